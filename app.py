@@ -1,0 +1,18 @@
+"""Recall Lab: streamlit run app.py"""
+from __future__ import annotations
+
+import streamlit as st
+
+from ui.sidebar import render_sidebar
+from ui.state import t
+
+st.set_page_config(page_title="Recall Lab", page_icon=":material/travel_explore:", layout="wide")
+if "lang" not in st.session_state:
+    st.session_state["lang"] = "zh"
+
+render_sidebar()
+pages = [
+    st.Page("app_pages/home.py", title=t("nav_home"), icon=":material/home:", url_path="home", default=True),
+    st.Page("app_pages/two_tower.py", title=t("nav_two_tower"), icon=":material/join_inner:", url_path="two_tower"),
+]
+st.navigation(pages).run()

@@ -1,0 +1,28 @@
+"""Home: why retrieval must go beyond two towers, and what each page shows."""
+import pandas as pd
+import streamlit as st
+
+from recall_core.viz.home import architecture_dot
+from ui.state import guard, lang, t
+from ui.results import available_reports
+
+with guard():
+    st.title(t("app_title"))
+    st.markdown(t("home_intro"))
+    st.graphviz_chart(architecture_dot(lang()), width="content")
+    st.caption(t("home_picture_caption"))
+
+    st.subheader(t("home_pages_header"))
+    st.markdown(f"- **{t('nav_two_tower')}** — {t('home_page_two_tower')}")
+
+    reports, split = available_reports()
+    if split is not None:
+        st.subheader(t("home_protocol_header"))
+        cfg = split.config
+        st.markdown(t("home_protocol", min_rating=cfg.min_rating, min_pos=cfg.min_positives,
+                      train=len(split.train_users), valid=len(split.valid), test=len(split.test)))
+        st.subheader(t("home_results_header"))
+        if reports:
+            st.dataframe(pd.DataFrame(reports), hide_index=True, width="stretch")
+        else:
+            st.info(t("home_no_results"))

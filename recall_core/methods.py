@@ -1,0 +1,105 @@
+"""The methods the app and the CLIs know, and how to get a trained one.
+
+``load_or_train`` is the single way in: it loads a checked artifact or trains,
+saves atomically and returns the retriever, under a file lock so that two
+processes (or two browser sessions) asking at once train once.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import artifacts
+from .data import Split
+from .protocol import ItemCF, Popularity, Retriever
+from .training import Progress, resolve_device
+from .two_tower import TwoTowerConfig, restore_two_tower, train_two_tower, two_tower_state
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    config_cls: type | None = None  # None: nothing to train, built on the fly
+    train: Callable | None = None  # (split, cfg, seed, device, progress) -> Retriever
+    state: Callable | None = None  # retriever -> (state_dict, arrays)
+    restore: Callable | None = None  # (split, cfg, payload, device) -> Retriever
+    build: Callable | None = None  # split -> Retriever, for untrained baselines
+
+    @property
+    def trainable(self) -> bool:
+        return self.config_cls is not None
+
+
+METHODS: dict[str, MethodSpec] = {
+    "popular": MethodSpec("popular", build=Popularity),
+    "item_cf": MethodSpec("item_cf", build=ItemCF),
+    "two_tower": MethodSpec("two_tower", TwoTowerConfig, train_two_tower, two_tower_state, restore_two_tower),
+}
+LEARNED = [name for name, spec in METHODS.items() if spec.trainable]
+
+
+class MethodError(ValueError):
+    pass
+
+
+def get_spec(method: str) -> MethodSpec:
+    if method not in METHODS:
+        raise MethodError(f"Unknown method '{method}'. Choose one of: {', '.join(METHODS)}.")
+    return METHODS[method]
+
+
+def default_config(method: str):
+    spec = get_spec(method)
+    return spec.config_cls() if spec.trainable else None
+
+
+def artifact_status(split: Split, method: str, seed: int = 0, root: Path | None = None, config=None) -> str:
+    """'ready', 'missing' or 'stale' (trained on other data/config/format) without loading weights."""
+    spec = get_spec(method)
+    if not spec.trainable:
+        return "ready"
+    meta = artifacts.read_meta(artifacts.artifact_path(split.name, method, seed, root))
+    if meta is None:
+        return "missing"
+    cfg = asdict(config or spec.config_cls())
+    ok = (meta.get("format") == artifacts.FORMAT_VERSION and meta.get("data_fingerprint") == split.fingerprint()
+          and meta.get("config") == cfg)
+    return "ready" if ok else "stale"
+
+
+def load_or_train(split: Split, method: str, seed: int = 0, device: str | torch.device = "auto", config=None,
+                  progress: Progress | None = None, root: Path | None = None, retrain: bool = False,
+                  train_if_missing: bool = True, log: Callable[[str], None] | None = None) -> Retriever:
+    spec = get_spec(method)
+    if not spec.trainable:
+        return spec.build(split)
+    device = resolve_device(device) if isinstance(device, str) else device
+    cfg = config or spec.config_cls()
+    cfg_dict = asdict(cfg)
+    path = artifacts.artifact_path(split.name, method, seed, root)
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    with artifacts.exclusive(path):
+        if not retrain:
+            try:
+                payload = artifacts.load(path, method=method, data_fingerprint=split.fingerprint(), config=cfg_dict)
+                return spec.restore(split, cfg, payload, device)
+            except artifacts.ArtifactError as exc:
+                if not train_if_missing:
+                    raise
+                if path.exists():
+                    say(f"{exc} Retraining.")
+        start = time.perf_counter()
+        retriever = spec.train(split, cfg, seed, device, progress)
+        state, arrays = spec.state(retriever)
+        train_log = dict(getattr(retriever, "log", {}) or {})
+        train_log["wall_seconds"] = time.perf_counter() - start
+        train_log["device"] = str(device)
+        retriever.log = train_log
+        artifacts.save(path, method=method, data_fingerprint=split.fingerprint(), config=cfg_dict, seed=seed,
+                       state=state, arrays=arrays, log=train_log)
+        return retriever

@@ -1,0 +1,93 @@
+"""Shared training plumbing: seeds, devices, mini-batches, the epoch loop, progress."""
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+
+Progress = Callable[[float, str], None]  # (fraction done in [0, 1], message)
+
+
+class DeviceError(RuntimeError):
+    pass
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present; an explicit ``cuda`` without a GPU is refused clearly."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError("--device cuda was asked for, but no CUDA GPU is visible; use --device cpu or auto.")
+    if name not in ("cpu",) and not name.startswith("cuda"):
+        raise DeviceError(f"Unknown device '{name}': use auto, cpu or cuda.")
+    return torch.device(name)
+
+
+def set_seed(seed: int) -> np.random.Generator:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def minibatches(n: int, batch_size: int, rng: np.random.Generator, shuffle: bool = True) -> Iterable[np.ndarray]:
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start:start + batch_size]
+
+
+@dataclass
+class TrainLog:
+    losses: list[float] = field(default_factory=list)
+    valid: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+
+    def as_dict(self) -> dict:
+        return {"losses": self.losses, "valid": self.valid, "seconds_per_epoch": self.seconds,
+                "best_epoch": self.best_epoch, "train_seconds": float(sum(self.seconds))}
+
+
+def fit(model: torch.nn.Module, loss_of_batch: Callable[[np.ndarray], torch.Tensor], n_samples: int, *,
+        epochs: int, batch_size: int, lr: float, rng: np.random.Generator, weight_decay: float = 0.0,
+        validate: Callable[[], float] | None = None, progress: Progress | None = None,
+        label: str = "train", log: TrainLog | None = None) -> TrainLog:
+    """Adam over shuffled mini-batches; keeps the weights of the best validation epoch."""
+    log = log or TrainLog()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    best_value, best_state = -np.inf, None
+    n_batches = max(1, -(-n_samples // batch_size))
+    for epoch in range(epochs):
+        model.train()
+        start, total = time.perf_counter(), 0.0
+        for b, idx in enumerate(minibatches(n_samples, batch_size, rng)):
+            loss = loss_of_batch(idx)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+            if progress and b % 20 == 0:
+                progress((epoch + b / n_batches) / epochs, f"{label}: epoch {epoch + 1}/{epochs}")
+        log.seconds.append(time.perf_counter() - start)
+        log.losses.append(total / n_batches)
+        if validate is not None:
+            model.eval()
+            with torch.no_grad():
+                value = float(validate())
+            log.valid.append(value)
+            if value > best_value:
+                best_value, best_state = value, copy.deepcopy(model.state_dict())
+                log.best_epoch = epoch
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    elif epochs:
+        log.best_epoch = epochs - 1
+    model.eval()
+    if progress:
+        progress(1.0, f"{label}: done")
+    return log

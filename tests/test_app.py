@@ -1,0 +1,119 @@
+"""Streamlit AppTest for every page, in both languages, with and without data."""
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+APP = str(ROOT / "app.py")
+PAGES = ["app_pages/home.py", "app_pages/two_tower.py"]
+
+
+def fresh_app(lang: str = "zh") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.session_state["lang"] = lang
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.fixture
+def clear_caches():
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+
+
+def test_without_data_every_page_explains_what_to_do(tmp_path, monkeypatch, clear_caches):
+    monkeypatch.setenv("RECALL_LAB_DATA", str(tmp_path))
+    at = fresh_app("en").run()
+    assert not at.exception
+    assert any("not downloaded yet" in w.value for w in at.sidebar.warning)
+    assert any(b.label == "Download ml-100k" for b in at.sidebar.button)
+    at.switch_page("app_pages/two_tower.py").run()
+    assert not at.exception
+    assert any("Prepare the dataset" in i.value for i in at.info)
+
+
+def test_download_button_fetches_through_the_mirror(tmp_path, monkeypatch, clear_caches, shared_movielens):
+    monkeypatch.setenv("RECALL_LAB_DATA", str(tmp_path))
+    at = fresh_app("en")
+    at.run()
+    at.sidebar.button(key="download").click().run()
+    assert_clean(at)
+    from recall_core.movielens import is_ready
+
+    assert is_ready("ml-100k", tmp_path)
+    at = fresh_app("en").run()
+    assert any("1447 movies" in c.value for c in at.sidebar.caption)
+
+
+def test_download_offline_shows_instructions(tmp_path, monkeypatch, clear_caches):
+    monkeypatch.setenv("RECALL_LAB_DATA", str(tmp_path))
+    monkeypatch.setenv("RECALL_LAB_MIRROR", "http://127.0.0.1:9/none")
+    at = fresh_app("en")
+    at.run()
+    at.sidebar.button(key="download").click().run()
+    assert not at.exception
+    assert any("RECALL_LAB_MIRROR" in e.value for e in at.sidebar.error)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang, title", [("zh", "召回实验室"), ("en", "Recall Lab")])
+def test_home_page(trained, lang, title, clear_caches):
+    trained("two_tower")
+    at = fresh_app(lang)
+    at.run()
+    assert_clean(at)
+    assert title in at.title[0].value
+    assert at.dataframe, "results table of the trained models"
+    methods = at.dataframe[0].value["method"].tolist()
+    assert {"popular", "item_cf", "two_tower"} <= set(methods)
+
+
+@pytest.mark.slow
+def test_language_switch_changes_text(trained, clear_caches):
+    trained("two_tower")
+    at = fresh_app("zh")
+    at.run()
+    assert "召回实验室" in at.title[0].value
+    at.sidebar.radio(key="lang").set_value("en").run()
+    assert "Recall Lab" in at.title[0].value
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_two_tower_page(trained, ml100k, lang, clear_caches):
+    trained("two_tower")
+    at = fresh_app(lang).run()
+    at.switch_page("app_pages/two_tower.py").run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 1
+    assert len(at.dataframe) >= 2  # exact and ANN rankings
+    # another user, a larger K and a narrower ef
+    at.selectbox(key=f"user_{lang}").set_value(5).run()
+    at.slider(key="tt_k").set_value(50).run()
+    at.slider(key="tt_ef").set_value(50).run()
+    assert_clean(at)
+    ranking = at.dataframe[-1].value
+    assert len(ranking) == 50
+
+
+@pytest.mark.slow
+def test_two_tower_page_without_model_offers_training(data_root, ml100k, tmp_path, monkeypatch, clear_caches):
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(data_root / "datasets", root / "datasets")
+    monkeypatch.setenv("RECALL_LAB_DATA", str(root))
+    at = fresh_app("en").run()
+    at.switch_page("app_pages/two_tower.py").run()
+    assert not at.exception
+    assert any("needs a trained two_tower model" in w.value for w in at.warning)
+    assert any(b.label == "Train two_tower now" for b in at.button)

@@ -1,0 +1,93 @@
+"""The sidebar: language, dataset (download / upload / local path), device, model status."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+import torch
+
+from recall_core.i18n import LANGUAGES
+from recall_core.methods import LEARNED, artifact_status
+from recall_core.movielens import RELEASES, DataError, ensure_dataset, is_ready
+from recall_core.paths import data_root
+
+from .state import dataset, get_split, t, train
+
+MAX_UPLOAD_BYTES = 300 * (1 << 20)
+
+
+def render_sidebar() -> None:
+    with st.sidebar:
+        st.radio("语言 / Language", list(LANGUAGES), format_func=LANGUAGES.get, key="lang", horizontal=True)
+        st.selectbox(t("sidebar_dataset"), list(RELEASES), key="dataset")
+        devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        st.selectbox(t("sidebar_device"), devices, key="device")
+        st.subheader(t("status_header"))
+        if _data_panel():
+            _models_panel()
+
+
+def _data_panel() -> bool:
+    name = dataset()
+    if is_ready(name):
+        try:
+            split = get_split(name)
+        except DataError as exc:
+            st.error(str(exc))
+            return False
+        st.caption(t("data_ready", name=name, items=split.n_items, users=split.n_users, test=len(split.test)))
+        return True
+    st.warning(t("data_missing", name=name))
+    if st.button(t("data_download", name=name), key="download"):
+        bar = st.progress(0.0, text=t("data_downloading", name=name))
+
+        def progress(done: int, total: int | None) -> None:
+            bar.progress(min(done / total, 1.0) if total else 0.5, text=f"{t('data_downloading', name=name)} "
+                                                                     f"{done / 1e6:.1f} MB")
+
+        _fetch(name, progress=progress)
+    st.caption(t("data_offline_help"))
+    upload = st.file_uploader(t("data_upload"), type=["zip"], key="upload")
+    if upload is not None:
+        if upload.size > MAX_UPLOAD_BYTES:
+            st.error(f"{upload.name}: {upload.size / 1e6:.0f} MB > {MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+        else:
+            uploads = data_root() / "uploads"
+            uploads.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=uploads, suffix=".zip", delete=True) as tmp:
+                tmp.write(upload.getbuffer())
+                tmp.flush()
+                _fetch(name, source=tmp.name)
+    local = st.text_input(t("data_local_path"), key="local_path")
+    if local and st.button(t("data_use_local"), key="use_local"):
+        _fetch(name, source=Path(local).expanduser())
+    return False
+
+
+def _fetch(name: str, **kwargs) -> None:
+    try:
+        ensure_dataset(name, **kwargs)
+    except DataError as exc:
+        st.error(str(exc))
+        return
+    get_split.clear()
+    st.success(t("data_loaded_ok"))
+    st.rerun()
+
+
+def _models_panel() -> None:
+    split = get_split(dataset())
+    st.markdown(f"**{t('models_header')}**")
+    missing = []
+    for method in LEARNED:
+        status = artifact_status(split, method)
+        st.caption(t(f"model_{status}", method=method))
+        if status != "ready":
+            missing.append(method)
+    if missing and st.button(t("train_missing"), key="train-missing", type="primary"):
+        for method in missing:
+            train(dataset(), method)
+        st.rerun()
+
+
