@@ -14,5 +14,6 @@ render_sidebar()
 pages = [
     st.Page("app_pages/home.py", title=t("nav_home"), icon=":material/home:", url_path="home", default=True),
     st.Page("app_pages/two_tower.py", title=t("nav_two_tower"), icon=":material/join_inner:", url_path="two_tower"),
+    st.Page("app_pages/tdm.py", title=t("nav_tdm"), icon=":material/account_tree:", url_path="tdm"),
 ]
 st.navigation(pages).run()

@@ -13,7 +13,8 @@ with guard():
     st.caption(t("home_picture_caption"))
 
     st.subheader(t("home_pages_header"))
-    st.markdown(f"- **{t('nav_two_tower')}** — {t('home_page_two_tower')}")
+    for page in ("two_tower", "tdm"):
+        st.markdown(f"- **{t('nav_' + page)}** — {t('home_page_' + page)}")
 
     reports, split = available_reports()
     if split is not None:

@@ -33,6 +33,11 @@ def artifact_path(dataset: str, method: str, seed: int, root: Path | None = None
     return (root or data_root()) / "artifacts" / dataset / f"{method}-seed{seed}.pt"
 
 
+def normalise_config(config: dict) -> dict:
+    """The config as it reads back from JSON (tuples become lists), for comparisons."""
+    return json.loads(json.dumps(config, sort_keys=True))
+
+
 def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()}
 
@@ -91,7 +96,7 @@ def load(path: Path, *, method: str, data_fingerprint: str, config: dict) -> dic
         raise ArtifactError(f"{path.name} holds a {payload.get('method')} model, not {method}.")
     if payload.get("data_fingerprint") != data_fingerprint:
         raise ArtifactError(f"{path.name} was trained on other data or another split; retrain it.")
-    if json.loads(payload["config"]) != config:
+    if json.loads(payload["config"]) != normalise_config(config):
         raise ArtifactError(f"{path.name} was trained with another configuration; retrain it.")
     payload["config"] = config
     payload["log"] = json.loads(payload.get("log") or "{}")

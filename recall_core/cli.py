@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from .artifacts import ArtifactError
 from .data import Split, SplitConfig, load_split
-from .methods import METHODS, MethodError, get_spec
+from .methods import MethodError, default_config, get_spec
 from .movielens import RELEASES, DataError
 from .paths import DATA_ENV
 from .training import DeviceError
@@ -43,10 +43,9 @@ def expand_methods(name: str, all_methods: list[str]) -> list[str]:
 
 
 def config_for(method: str, epochs: int | None):
-    spec = METHODS[method]
-    if not spec.trainable:
+    cfg = default_config(method)
+    if cfg is None:
         return None
-    cfg = spec.config_cls()
     if epochs is not None and hasattr(cfg, "epochs"):
         cfg = dataclasses.replace(cfg, epochs=epochs)
     return cfg

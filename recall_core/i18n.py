@@ -35,6 +35,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "model_ready": {"zh": "✅ {method}", "en": "✅ {method}"},
     "model_missing": {"zh": "⬜ {method}（未训练）", "en": "⬜ {method} (not trained)"},
     "model_stale": {"zh": "🟧 {method}（配置或数据已变，需重训）", "en": "🟧 {method} (config or data changed: retrain)"},
+    "profile_quick": {"zh": "快速配置（RECALL_LAB_PROFILE=quick）", "en": "quick profile (RECALL_LAB_PROFILE=quick)"},
     "train_missing": {"zh": "训练缺失的模型", "en": "Train missing models"},
     "train_one": {"zh": "现在训练 {method}", "en": "Train {method} now"},
     "training": {"zh": "正在训练 {method}…", "en": "Training {method}…"},
@@ -138,6 +139,100 @@ STRINGS: dict[str, dict[str, str]] = {
               "attention); the price is that an inner-product ANN index no longer applies, so each invents its "
               "own index and search.",
     },
+    # ------------------------------------------------------------------ animations and curves (shared)
+    "anim_play": {"zh": "▶ 播放", "en": "▶ Play"},
+    "anim_pause": {"zh": "⏸ 暂停", "en": "⏸ Pause"},
+    "anim_step": {"zh": "步骤", "en": "Step"},
+    "download_html": {"zh": "下载动画（独立 HTML，可离线播放）", "en": "Download the animation (standalone HTML, plays offline)"},
+    "brute_force_line": {"zh": "暴力打分（同一模型）", "en": "brute force (same model)"},
+    "axis_scored": {"zh": "每个用户打分的节点/物品数", "en": "nodes / items scored per user"},
+    "budget_header": {"zh": "预算曲线：召回率 vs 打分次数", "en": "Budget curve: recall vs model evaluations"},
+    "steps_table_header": {"zh": "每一步", "en": "Step by step"},
+    "col_step": {"zh": "步骤", "en": "Step"},
+    "col_scored": {"zh": "本步打分", "en": "Scored"},
+    "col_kept": {"zh": "保留", "en": "Kept"},
+    "col_total": {"zh": "累计打分", "en": "Scored so far"},
+    "result_header": {"zh": "返回结果", "en": "Result"},
+    # ------------------------------------------------------------------ TDM
+    "nav_tdm": {"zh": "TDM 树检索", "en": "TDM tree search"},
+    "home_page_tdm": {
+        "zh": "TDM：物品是树的叶子，带目标注意力的深度模型逐层打分，束搜索一层一层往下走；树由学到的物品向量重新聚类得到。",
+        "en": "TDM: items are the leaves of a tree; a deep model with target attention scores nodes level by level "
+              "in a beam search; the tree is rebuilt from learned item embeddings.",
+    },
+    "tdm_title": {"zh": "TDM：树上的逐层束搜索", "en": "TDM: layer-wise beam search over a tree"},
+    "tdm_intro": {
+        "zh": "每部电影是一棵 {b} 叉树的叶子（叶子在第 {depth} 层）。模型对（用户，节点）打分：用户历史按时间窗口切分，每个行为与节点做目标注意力，"
+              "加权汇总后与节点向量一起送入 MLP。训练时，正样本物品的每个祖先都是该层的正样本，同层其它节点随机采作负样本"
+              "（越靠近叶子采得越多）——于是父节点的得分近似其子节点得分的最大值（“类最大堆”）。检索时从第一个节点数不少于束宽 B 的层开始，"
+              "每层只给上一层保留的 B 个节点的子节点打分。",
+        "en": "Every movie is a leaf of a {b}-ary tree (leaves on level {depth}). The model scores (user, node) pairs: "
+              "the history is cut into time windows, each behaviour attends to the node, and the weighted windows and "
+              "the node embedding go through an MLP. In training, every ancestor of a positive item is a positive at "
+              "its level and other nodes of that level are sampled as negatives (more toward the leaves), so a "
+              "parent scores roughly like its best child (\"max-heap like\"). Search starts at the first level with "
+              "at least B nodes and at each level scores only the children of the B nodes kept above.",
+    },
+    "tdm_beam": {"zh": "束宽 B", "en": "Beam size B"},
+    "tdm_round": {"zh": "树学习轮次", "en": "Tree-learning round"},
+    "tdm_round_genre": {"zh": "第 0 轮：按类型建的初始树", "en": "round 0: initial tree by genre"},
+    "tdm_round_learned": {"zh": "第 {r} 轮：k-means 重建的树", "en": "round {r}: tree rebuilt by k-means"},
+    "tdm_hover_node": {"zh": "节点 {code} · 第 {level} 层 · {n} 部电影", "en": "node {code} · level {level} · {n} movies"},
+    "tdm_legend_nodes": {"zh": "树节点（灰：剪枝，橙：保留）", "en": "tree nodes (grey: pruned, orange: kept)"},
+    "tdm_legend_scored": {"zh": "本层打分（黑圈：进入束）", "en": "scored at this level (ringed: kept)"},
+    "tdm_legend_result": {"zh": "返回的叶子（绿：命中）", "en": "returned leaves (green: hit)"},
+    "tdm_legend_positive": {"zh": "正样本路径", "en": "positive path"},
+    "tdm_legend_negative": {"zh": "负样本", "en": "negatives"},
+    "tdm_step_start": {
+        "zh": "开始：叶子在第 {depth} 层。第 {level} 层是第一个节点数 ≥ B={beam} 的层，从这里开始。",
+        "en": "Start: the leaves are on level {depth}. Level {level} is the first with at least B={beam} nodes; "
+              "the search starts there.",
+    },
+    "tdm_step_first": {
+        "zh": "第 {level} 层：给这一层全部 {n} 个节点打分，保留最高的 {kept} 个。累计打分 {total}（暴力需 {brute}，{frac:.0%}）。",
+        "en": "Level {level}: score all {n} nodes of this level, keep the best {kept}. Scored so far {total} "
+              "(brute force: {brute}, {frac:.0%}).",
+    },
+    "tdm_step_level": {
+        "zh": "第 {level} 层：只给上一层保留节点的 {n} 个子节点打分，保留最高的 {kept} 个，其余子树被剪掉。累计打分 {total}（暴力需 {brute}，{frac:.0%}）。",
+        "en": "Level {level}: score only the {n} children of the nodes kept above, keep the best {kept}; the other "
+              "subtrees are pruned. Scored so far {total} (brute force: {brute}, {frac:.0%}).",
+    },
+    "tdm_step_leaves": {
+        "zh": "叶子层（第 {level} 层）：给 {n} 部电影打分，取最高的 {kept} 部作为结果。累计打分 {total}（暴力需 {brute}，{frac:.0%}）。",
+        "en": "Leaf level {level}: score {n} movies and return the best {kept}. Scored so far {total} "
+              "(brute force: {brute}, {frac:.0%}).",
+    },
+    "tdm_step_result": {
+        "zh": "结果：返回 {k} 部电影，命中 {hits} 部（星形，绿色为命中）。一共只打分 {total} 次，暴力打分要 {brute} 次。",
+        "en": "Result: {k} movies returned, {hits} hits (stars, green = hit). {total} evaluations in all, "
+              "against {brute} for brute force.",
+    },
+    "tdm_counter": {"zh": "打分 {n} 个节点 · 暴力打分需 {brute} 个叶子（{frac:.1%}）",
+                    "en": "{n} nodes scored · brute force scores {brute} leaves ({frac:.1%})"},
+    "tdm_samples_header": {"zh": "一个训练样本如何变成逐层样本", "en": "How one training example becomes per-level samples"},
+    "tdm_samples_help": {
+        "zh": "以该用户输入历史的最后一部电影《{title}》为目标、之前的电影为历史：目标叶子的每个祖先都是该层的正样本（绿色路径），"
+              "每层再从其它节点里随机采负样本（红叉），越靠近叶子采得越多。",
+        "en": "Take the last movie of this user's input, \"{title}\", as the target and the movies before it as the "
+              "history: every ancestor of the target's leaf is that level's positive (green path) and negatives are "
+              "drawn from the other nodes of each level (red crosses), more of them toward the leaves.",
+    },
+    "col_level": {"zh": "层", "en": "Level"},
+    "col_positive": {"zh": "正样本节点", "en": "Positive node"},
+    "col_negatives": {"zh": "负样本数", "en": "Negatives"},
+    "tdm_rounds_header": {"zh": "树学习：每一轮的召回率", "en": "Tree learning: recall per round"},
+    "tdm_rounds_help": {
+        "zh": "第 0 轮用按类型建的树；之后每一轮把学到的叶子（电影）向量做平衡的层次 k-means 得到新树，沿用向量后继续训练。"
+              "“重聚类后”是刚换树、还没重训时的成绩。",
+        "en": "Round 0 uses the tree built by genre; each later round clusters the learned leaf (movie) embeddings "
+              "by balanced hierarchical k-means into a new tree, carries the embeddings over and trains on. \"Right "
+              "after re-clustering\" is the score on the new tree before retraining.",
+    },
+    "col_round": {"zh": "轮次", "en": "Round"},
+    "col_beam_recall": {"zh": "束搜索 recall@50", "en": "beam recall@50"},
+    "col_brute_recall": {"zh": "暴力 recall@50", "en": "brute-force recall@50"},
+    "col_after_recluster": {"zh": "重聚类后（未重训）", "en": "right after re-clustering"},
 }
 
 

@@ -6,6 +6,8 @@ processes (or two browser sessions) asking at once train once.
 """
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -18,6 +20,7 @@ from . import artifacts
 from .data import Split
 from .protocol import ItemCF, Popularity, Retriever
 from .training import Progress, resolve_device
+from .tdm import TDMConfig, restore_tdm, tdm_state, train_tdm
 from .two_tower import TwoTowerConfig, restore_two_tower, train_two_tower, two_tower_state
 
 
@@ -39,8 +42,21 @@ METHODS: dict[str, MethodSpec] = {
     "popular": MethodSpec("popular", build=Popularity),
     "item_cf": MethodSpec("item_cf", build=ItemCF),
     "two_tower": MethodSpec("two_tower", TwoTowerConfig, train_two_tower, two_tower_state, restore_two_tower),
+    "tdm": MethodSpec("tdm", TDMConfig, train_tdm, tdm_state, restore_tdm),
 }
 LEARNED = [name for name, spec in METHODS.items() if spec.trainable]
+
+# RECALL_LAB_PROFILE=quick trains every method with fewer epochs / rounds: the same code, for tests
+# and for a classroom laptop that cannot wait.  Reported figures use the default ("full") profile.
+PROFILE_ENV = "RECALL_LAB_PROFILE"
+QUICK = {
+    "two_tower": dict(epochs=5),
+    "tdm": dict(epochs=2, round_epochs=1, tree_rounds=1),
+}
+
+
+def profile() -> str:
+    return "quick" if os.environ.get(PROFILE_ENV, "full").lower() == "quick" else "full"
 
 
 class MethodError(ValueError):
@@ -54,8 +70,12 @@ def get_spec(method: str) -> MethodSpec:
 
 
 def default_config(method: str):
+    """The method's config under the current profile (None for untrained baselines)."""
     spec = get_spec(method)
-    return spec.config_cls() if spec.trainable else None
+    if not spec.trainable:
+        return None
+    cfg = spec.config_cls()
+    return dataclasses.replace(cfg, **QUICK.get(method, {})) if profile() == "quick" else cfg
 
 
 def artifact_status(split: Split, method: str, seed: int = 0, root: Path | None = None, config=None) -> str:
@@ -66,7 +86,7 @@ def artifact_status(split: Split, method: str, seed: int = 0, root: Path | None 
     meta = artifacts.read_meta(artifacts.artifact_path(split.name, method, seed, root))
     if meta is None:
         return "missing"
-    cfg = asdict(config or spec.config_cls())
+    cfg = artifacts.normalise_config(asdict(config or default_config(method)))
     ok = (meta.get("format") == artifacts.FORMAT_VERSION and meta.get("data_fingerprint") == split.fingerprint()
           and meta.get("config") == cfg)
     return "ready" if ok else "stale"
@@ -79,7 +99,7 @@ def load_or_train(split: Split, method: str, seed: int = 0, device: str | torch.
     if not spec.trainable:
         return spec.build(split)
     device = resolve_device(device) if isinstance(device, str) else device
-    cfg = config or spec.config_cls()
+    cfg = config or default_config(method)
     cfg_dict = asdict(cfg)
     path = artifacts.artifact_path(split.name, method, seed, root)
     say = log or (lambda msg: print(msg, file=sys.stderr))

@@ -15,6 +15,8 @@ def pytest_configure(config):
     # Point the real downloader at the local mirror: tests exercise the download path offline.
     os.environ["RECALL_LAB_MIRROR"] = SHARED_MOVIELENS.as_uri()
     os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
+    # The quick profile: every method's full code path with fewer epochs, so the suite fits in CI.
+    os.environ.setdefault("RECALL_LAB_PROFILE", "quick")
 
 
 @pytest.fixture(scope="session")

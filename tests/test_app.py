@@ -117,3 +117,32 @@ def test_two_tower_page_without_model_offers_training(data_root, ml100k, tmp_pat
     assert not at.exception
     assert any("needs a trained two_tower model" in w.value for w in at.warning)
     assert any(b.label == "Train two_tower now" for b in at.button)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_tdm_page(trained, ml100k, lang, clear_caches):
+    trained("tdm")
+    at = fresh_app(lang).run()
+    at.switch_page("app_pages/tdm.py").run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) >= 2  # animation and the sample view (+ budget curve)
+    assert at.get("download_button")
+    at.select_slider(key="tdm_beam").set_value(8).run()
+    at.selectbox(key=f"tdm_round_{lang}").set_value(0).run()
+    at.selectbox(key=f"user_{lang}").set_value(3).run()
+    assert_clean(at)
+
+
+@pytest.mark.slow
+def test_tdm_page_for_every_test_user(trained, ml100k, clear_caches):
+    """The page must work for every test user; the search behind it is checked for all of them here."""
+    tdm = trained("tdm")
+    from recall_core.viz.tdm import beam_search_animation, node_labels
+
+    labels = node_labels(tdm.tree, ml100k.catalogue.genres, ml100k.catalogue.genre_names, ml100k.catalogue.titles)
+    result = tdm.retrieve(ml100k.test.inputs, 50, trace=True)
+    for trace, truth in zip(result.traces[::10], ml100k.test.truths[::10]):
+        fig = beam_search_animation(tdm.tree, trace, labels, truth, "en")
+        assert len(fig.frames) == len(trace.steps) + 2
+    assert all(t.items[0] >= 0 for t in result.traces)

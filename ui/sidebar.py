@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from recall_core.i18n import LANGUAGES
-from recall_core.methods import LEARNED, artifact_status
+from recall_core.methods import LEARNED, artifact_status, profile
 from recall_core.movielens import RELEASES, DataError, ensure_dataset, is_ready
 from recall_core.paths import data_root
 
@@ -78,7 +78,7 @@ def _fetch(name: str, **kwargs) -> None:
 
 def _models_panel() -> None:
     split = get_split(dataset())
-    st.markdown(f"**{t('models_header')}**")
+    st.markdown(f"**{t('models_header')}**" + (f" · {t('profile_quick')}" if profile() == "quick" else ""))
     missing = []
     for method in LEARNED:
         status = artifact_status(split, method)

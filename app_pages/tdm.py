@@ -1,0 +1,92 @@
+"""TDM: the tree, the beam search animated level by level, samples, tree-learning rounds."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from recall_core.tdm import beam_sizes, training_example
+from recall_core.viz.tables import ranking_frame
+from recall_core.viz.tdm import beam_search_animation, budget_curve_figure, node_labels, sample_path_figure
+from ui.state import dataset, guard, lang, require_data, require_model, t
+from ui.widgets import user_picker
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def labels_for(name: str, round_index: int, _tdm) -> list[str]:
+    cat = _tdm.split.catalogue
+    return node_labels(_tdm.tree, cat.genres, cat.genre_names, cat.titles)
+
+
+with guard():
+    split = require_data()
+    tdm = require_model("tdm")
+    st.title(t("tdm_title"))
+    st.markdown(t("tdm_intro", b=tdm.tree.branching, depth=tdm.tree.depth))
+    row = user_picker(split)
+    history, truth = split.test.inputs[row], split.test.truths[row]
+
+    c1, c2, c3 = st.columns(3)
+    round_names = [t("tdm_round_genre")] + [t("tdm_round_learned", r=r) for r in range(1, len(tdm.rounds))]
+    round_index = c1.selectbox(t("tdm_round"), range(len(tdm.rounds)), index=len(tdm.rounds) - 1,
+                               format_func=lambda r: round_names[r], key=f"tdm_round_{lang()}")
+    model = tdm.at_round(round_index)
+    beams = beam_sizes(model.tree)
+    default_beam = min(beams, key=lambda b: abs(b - model.cfg.beam))
+    beam = c2.select_slider(t("tdm_beam"), options=beams, value=default_beam, key="tdm_beam")
+    k = c3.slider(t("top_k"), 1, 100, 50, key="tdm_k")
+
+    result = model.retrieve([history], k, trace=True, beam=beam)
+    trace = result.traces[0]
+    labels = labels_for(dataset(), round_index, model)
+    fig = beam_search_animation(model.tree, trace, labels, truth, lang())
+    st.plotly_chart(fig, width="stretch", key="tdm_anim")
+    n = int(result.n_scored[0])
+    st.caption(t("tdm_counter", n=n, brute=split.n_items, frac=n / split.n_items))
+    st.download_button(t("download_html"), fig.to_html(include_plotlyjs=True, full_html=True),
+                       file_name=f"tdm-beam-user{int(split.raw_users[split.test.users[row]])}.html",
+                       mime="text/html", key="tdm_download")
+
+    left, right = st.columns([2, 3])
+    with left:
+        st.markdown(f"**{t('steps_table_header')}**")
+        so_far = trace.scored_so_far()
+        st.dataframe(pd.DataFrame({
+            t("col_step"): [s.stage for s in trace.steps],
+            t("col_scored"): [len(s.scored) for s in trace.steps],
+            t("col_kept"): [len(s.kept) for s in trace.steps],
+            t("col_total"): so_far,
+        }), hide_index=True, width="stretch")
+    with right:
+        hits = int(np.isin(result.items[0][result.items[0] >= 0], truth).sum())
+        st.markdown(f"**{t('result_header')}** · " + t("hits_summary", hits=hits, k=k, recall=hits / max(len(truth), 1)))
+        st.dataframe(ranking_frame(split.catalogue, result.items[0], result.scores[0], truth, lang()),
+                     hide_index=True, width="stretch", height=320)
+
+    st.subheader(t("tdm_samples_header"))
+    target = int(history[-1])
+    codes, sample_labels, levels = training_example(model, target)
+    st.caption(t("tdm_samples_help", title=split.catalogue.titles[target]))
+    st.plotly_chart(sample_path_figure(model.tree, codes, sample_labels, levels, labels, lang()), width="stretch",
+                    key="tdm_samples")
+    positives = codes[sample_labels == 1]
+    st.dataframe(pd.DataFrame({
+        t("col_level"): sorted(set(levels.tolist())),
+        t("col_positive"): [labels[c] for c in positives],
+        t("col_negatives"): [int(((levels == l) & (sample_labels == 0)).sum()) for l in sorted(set(levels.tolist()))],
+    }), hide_index=True, width="stretch")
+
+    st.subheader(t("tdm_rounds_header"))
+    st.caption(t("tdm_rounds_help"))
+    reports = [r.report for r in tdm.rounds]
+    st.dataframe(pd.DataFrame({
+        t("col_round"): round_names,
+        t("col_beam_recall"): [round(r.get("test_recall@50", np.nan), 4) for r in reports],
+        t("col_brute_recall"): [round(r.get("test_bruteforce_recall@50", np.nan), 4) for r in reports],
+        t("col_after_recluster"): [round(r.get("right_after_reclustering", {}).get("test_recall@50", np.nan), 4)
+                                   for r in reports],
+    }), hide_index=True, width="stretch")
+
+    curve = tdm.log.get("budget_curve")
+    if curve:
+        st.subheader(t("budget_header"))
+        st.plotly_chart(budget_curve_figure(curve, tdm.rounds[-1].report.get("test_bruteforce_recall@50", 0), lang()),
+                        width="stretch", key="tdm_budget")

@@ -1,0 +1,355 @@
+"""NANN / 二向箔 (Chen et al., CIKM'22, arXiv 2202.10226): neural scoring over an HNSW graph.
+
+* Scorer, trained free of any index (Sec. 3.1, Fig. 1): (1) a user network: profile
+  fields and history statistics as tokens through a small transformer encoder;
+  (2) target attention: behaviours and the target through MLPs, scaled
+  dot-product attention keyed by the target; (3) an item network: id + genres
+  -> e_v; (4) the three concatenated -> MLP -> score.  Trained with sampled
+  negatives and log-Q corrected logits.
+* Adversarial robustness (Sec. 3.3): e_v is perturbed by FGSM,
+  Delta = eps * sign(grad_{e_v} L), and KL(p_clean || p_perturbed) over the
+  positive + negatives is added, so scores stay smooth around each e_v, which is
+  what the graph built on e_v relies on.
+* Index after training: hnswlib builds an HNSW graph on e_v (l2); its layers are
+  read out into numpy (:mod:`recall_core.hnsw_graph`).
+* Search (Algorithms 1-2, "beam retrieval"): from the top layer down,
+  SEARCH-LAYER expands *all* neighbours of the candidate set C at once, scores
+  them in one batch with the model, keeps the top ef_l in W, and the new entries
+  of W become C; T_l steps per layer; W seeds the next layer; top K of layer 0.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Split, history_matrix, sliding_window_samples
+from .encoders import ItemFeatures, mlp
+from .hnsw_graph import HnswGraph, build_index, classic_search, export_graph
+from .protocol import RetrievalResult, Retriever, pack_ranked, ranking_metrics
+from .trace import SearchTrace, TraceStep
+from .training import Progress, fit, set_seed
+
+N_LENGTH_BUCKETS = 8
+N_YEAR_BUCKETS = 8
+
+
+@dataclass
+class NANNConfig:
+    dim: int = 32
+    heads: int = 2
+    hidden: tuple[int, ...] = (128, 64)
+    negatives: int = 100  # per positive, drawn by frequency ** 0.75, log-Q corrected
+    adversarial: bool = True
+    epsilon: float = 0.05  # FGSM step on e_v
+    adversarial_weight: float = 1.0
+    epochs: int = 6
+    batch_size: int = 256
+    lr: float = 5e-3
+    hnsw_M: int = 16  # paper: M = 32 for millions of items; a sparser graph suits 1.4k items
+    hnsw_ef_construction: int = 40  # paper: 40
+    ef: tuple[int, ...] = (4, 16, 50)  # ef_l, top layer first; aligned to layer 0 (paper: 100, 200, 400)
+    steps: tuple[int, ...] = (1, 1, 2)  # T_l likewise (paper: 1, 1, 3)
+
+
+class NANNScorer(nn.Module):
+    def __init__(self, split: Split, cfg: NANNConfig):
+        super().__init__()
+        d = cfg.dim
+        self.pad, self.n_items = split.pad, split.n_items
+        self.items = ItemFeatures(split.catalogue.genres, d)  # (3) item network, row n_items = padding
+        self.item_mlp = mlp([d, d * 2, d])
+        self.behaviour_mlp = mlp([d, d * 2, d])  # (2) keys / values from the behaviours
+        self.query_mlp = mlp([d, d * 2, d])  # (2) the query from the target's e_v
+        # (1) user network: profile fields (where the release has them) + history statistics as tokens
+        self.profile_names = sorted(split.profiles.codes) if split.profiles else []
+        self.profile_tables = nn.ModuleDict({n: nn.Embedding(split.profiles.cardinality(n), d)
+                                             for n in self.profile_names})
+        for n in self.profile_names:
+            self.register_buffer(f"codes_{n}", torch.as_tensor(split.profiles.codes[n]))
+        self.length_table = nn.Embedding(N_LENGTH_BUCKETS, d)
+        self.year_table = nn.Embedding(N_YEAR_BUCKETS + 1, d)
+        self.genre_token = nn.Linear(split.catalogue.genres.shape[1], d)
+        years = np.nan_to_num(split.catalogue.years, nan=np.nanmedian(split.catalogue.years)
+                              if np.isfinite(split.catalogue.years).any() else 0.0)
+        edges = np.quantile(years, np.linspace(0, 1, N_YEAR_BUCKETS + 1)[1:-1]) if years.std() > 0 else np.zeros(0)
+        self.register_buffer("year_of", torch.as_tensor(np.append(np.searchsorted(edges, years), 0)))
+        layer = nn.TransformerEncoderLayer(d, cfg.heads, dim_feedforward=2 * d, dropout=0.0, batch_first=True)
+        self.user_encoder = nn.TransformerEncoder(layer, num_layers=1, enable_nested_tensor=False)
+        self.head = mlp([3 * d, *cfg.hidden, 1])  # (4)
+
+    # ------------------------------------------------------------ branches
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        """e_v, the item network's output (the space the HNSW graph is built on)."""
+        return self.item_mlp(self.items(items))
+
+    def user_state(self, histories: torch.Tensor, users: torch.Tensor | None) -> dict:
+        """Everything that depends on the user only, computed once per query."""
+        mask = histories != self.pad
+        emb = self.items(histories)
+        keys = self.behaviour_mlp(emb)
+        n = mask.sum(1)
+        tokens = [self.length_table(torch.clamp(torch.log2(n.float() + 1).long(), max=N_LENGTH_BUCKETS - 1))]
+        genres = (self.items.genres[histories] * mask[..., None]).sum(1) / n.clamp(min=1)[:, None]
+        tokens.append(self.genre_token(genres))
+        year = torch.mode(torch.where(mask, self.year_of[histories], N_YEAR_BUCKETS), dim=1).values
+        tokens.append(self.year_table(year))
+        if users is not None:
+            tokens += [self.profile_tables[name](getattr(self, f"codes_{name}")[users]) for name in self.profile_names]
+        profile = self.user_encoder(torch.stack(tokens, dim=1)).mean(1)
+        return {"keys": keys, "mask": mask, "profile": profile}
+
+    def score(self, state: dict, e_v: torch.Tensor) -> torch.Tensor:
+        """Scores [B, P] of candidates with item vectors e_v [B, P, d] for the users in ``state``."""
+        query = self.query_mlp(e_v)  # [B, P, d]
+        logits = torch.bmm(query, state["keys"].transpose(1, 2)) / np.sqrt(query.shape[-1])  # [B, P, L]
+        logits = logits.masked_fill(~state["mask"][:, None, :], -1e9)
+        attended = torch.bmm(torch.softmax(logits, dim=-1) * state["mask"][:, None, :].any(-1, keepdim=True),
+                             state["keys"])
+        profile = state["profile"][:, None, :].expand_as(e_v)
+        return self.head(torch.cat([profile, attended, e_v], dim=-1)).squeeze(-1)
+
+
+def sampled_softmax_loss(model: NANNScorer, state: dict, candidates: torch.Tensor, log_q: torch.Tensor,
+                         cfg: NANNConfig) -> torch.Tensor:
+    """Sampled softmax (column 0 = positive) with log-Q correction; plus, when enabled, the
+    adversarial KL between the distributions with clean and FGSM-perturbed e_v (Sec. 3.3)."""
+    e_v = model.item_vectors(candidates)
+    logits = model.score(state, e_v) - log_q[candidates]
+    target = torch.zeros(len(candidates), dtype=torch.long, device=candidates.device)
+    loss = F.cross_entropy(logits, target)
+    if not cfg.adversarial:
+        return loss
+    grad, = torch.autograd.grad(loss, e_v, retain_graph=True)
+    delta = cfg.epsilon * grad.sign()
+    adv_logits = model.score(state, e_v + delta.detach()) - log_q[candidates]
+    kl = F.kl_div(F.log_softmax(adv_logits, dim=-1), F.log_softmax(logits, dim=-1), log_target=True,
+                  reduction="batchmean")
+    return loss + cfg.adversarial_weight * kl
+
+
+# ---------------------------------------------------------------------------- search
+
+
+def layer_schedule(values: tuple[int, ...], n_layers: int) -> list[int]:
+    """Per-layer values from the top layer down, aligned so the last value is layer 0's;
+    layers above those given reuse the first value."""
+    values = list(values)[-n_layers:]
+    return [values[0]] * (n_layers - len(values)) + values
+
+
+def beam_search_layer(graph: HnswGraph, level: int, entry: np.ndarray, entry_scores: np.ndarray, score,
+                      ef: int, steps: int, visited: set, record: list | None,
+                      seen: dict | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """NANN's SEARCH-LAYER (Algorithm 2): T steps of batched expansion of the new entries of W.
+
+    ``seen`` (optional) collects every (id, score) evaluated, so that results can be filtered
+    (e.g. a user's history) without letting the filter block the walk through the graph."""
+    order = np.argsort(-entry_scores, kind="stable")[:ef]
+    w_ids, w_scores = entry[order], entry_scores[order]
+    candidates = w_ids
+    spent = 0
+    for step in range(steps):
+        neighbours = np.unique(np.concatenate([graph.neighbours(c, level) for c in candidates])) \
+            if len(candidates) else np.zeros(0, dtype=np.int64)
+        fresh = np.array([n for n in neighbours.tolist() if n not in visited], dtype=np.int64)
+        if not len(fresh):
+            if record is not None:
+                record.append((level, step, fresh, np.zeros(0, dtype=np.float32), w_ids.copy(), candidates.copy()))
+            break
+        visited.update(fresh.tolist())
+        fresh_scores = score(fresh)
+        spent += len(fresh)
+        if seen is not None:
+            seen.update(zip(fresh.tolist(), fresh_scores.tolist()))
+        pool_ids = np.concatenate([w_ids, fresh])
+        pool_scores = np.concatenate([w_scores, fresh_scores])
+        top = np.argsort(-pool_scores, kind="stable")[:ef]
+        new_w = pool_ids[top]
+        candidates = new_w[np.isin(new_w, fresh)]  # the new entries of W
+        if record is not None:
+            record.append((level, step, fresh, fresh_scores.astype(np.float32), new_w.copy(), candidates.copy()))
+        w_ids, w_scores = new_w, pool_scores[top]
+        if not len(candidates):
+            break
+    return w_ids, w_scores, spent
+
+
+class NANN(Retriever):
+    method = "nann"
+
+    def __init__(self, model: NANNScorer, split: Split, cfg: NANNConfig, device=torch.device("cpu"),
+                 log: dict | None = None, variant: str = "adversarial"):
+        self.model, self.split, self.cfg, self.device, self.log = model.eval(), split, cfg, device, log or {}
+        self.n_items = split.n_items
+        self.variant = variant
+        with torch.no_grad():
+            self.item_vecs_t = model.item_vectors(torch.arange(split.n_items, device=device))
+        self.item_vecs = self.item_vecs_t.float().cpu().numpy()
+        self.index = build_index(self.item_vecs, "l2", cfg.hnsw_M, cfg.hnsw_ef_construction)
+        self.graph = export_graph(self.index)
+        # internal hnswlib ids equal item ids (single-threaded insertion in order); checked here
+        assert np.array_equal(self.graph.labels, np.arange(split.n_items))
+
+    def _states(self, histories, users):
+        h = torch.as_tensor(history_matrix(histories, self.split.config.max_len, self.split.pad), device=self.device)
+        u = None if users is None else torch.as_tensor(np.asarray(users), device=self.device)
+        with torch.no_grad():
+            return self.model.user_state(h, u)
+
+    def _scorer(self, state: dict, row: int, excluded: np.ndarray):
+        one = {k: v[row:row + 1] for k, v in state.items()}
+
+        def score(ids: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                e_v = self.item_vecs_t[torch.as_tensor(ids, device=self.device)][None]
+                return self.model.score(one, e_v)[0].float().cpu().numpy()
+        return score
+
+    def retrieve(self, histories, k, trace=False, users=None, ef: tuple[int, ...] | None = None,
+                 steps: tuple[int, ...] | None = None):
+        """Beam retrieval over the HNSW layers with the model as the score (Algorithm 1)."""
+        start = time.perf_counter()
+        state = self._states(histories, users)
+        n_layers = self.graph.max_level + 1
+        efs = layer_schedule(ef or self.cfg.ef, n_layers)
+        ts = layer_schedule(steps or self.cfg.steps, n_layers)
+        efs[-1] = max(efs[-1], k)
+        rows, n_scored, traces = [], [], []
+        for u, history in enumerate(histories):
+            excluded = np.zeros(self.n_items, dtype=bool)
+            excluded[np.asarray(history, dtype=np.int64)] = True
+            score = self._scorer(state, u, excluded)
+            entry = np.array([self.graph.entry_point])
+            entry_scores = score(entry)
+            spent, visited, record = 1, {int(self.graph.entry_point)}, [] if trace else None
+            seen = dict(zip(entry.tolist(), entry_scores.tolist()))
+            for i, level in enumerate(range(self.graph.max_level, -1, -1)):
+                entry, entry_scores, used = beam_search_layer(self.graph, level, entry, entry_scores, score, efs[i],
+                                                              ts[i], visited, record, seen)
+                spent += used
+            # layer 0's W, with the user's history filtered out; scored neighbours fill in for them
+            ids = np.fromiter(seen.keys(), dtype=np.int64, count=len(seen))
+            values = np.fromiter(seen.values(), dtype=np.float64, count=len(seen))
+            allowed = ~excluded[ids]
+            ids, values = ids[allowed], values[allowed]
+            top = np.argsort(-values, kind="stable")[:k]
+            rows.append((ids[top], values[top].astype(np.float32)))
+            n_scored.append(spent)
+            if trace:
+                traces.append(record)
+        items, scores = pack_ranked(rows, k)
+        elapsed = time.perf_counter() - start
+        out = None
+        if trace:
+            out = [self._trace(rec, items[u], scores[u], n_scored[u], efs, ts) for u, rec in enumerate(traces)]
+        return RetrievalResult(items, scores, np.array(n_scored), out, extras={"search_seconds": elapsed})
+
+    def _trace(self, record, items, scores, n_scored, efs, ts) -> SearchTrace:
+        steps = [TraceStep(f"layer {level} · step {step + 1}", level, fresh, fresh_scores, w,
+                           info={"new_in_w": c}) for level, step, fresh, fresh_scores, w, c in record]
+        return SearchTrace(self.method, steps, items, scores, int(n_scored),
+                           info={"entry_point": int(self.graph.entry_point), "ef": efs, "steps": ts,
+                                 "max_level": int(self.graph.max_level)})
+
+    def brute_force(self, histories, k, users=None):
+        start = time.perf_counter()
+        state = self._states(histories, users)
+        scores = self.all_scores(state)
+        for u, h in enumerate(histories):
+            scores[u, np.asarray(h, dtype=np.int64)] = -np.inf
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        rows = [(o, s[o]) for o, s in zip(order, scores)]
+        items, top = pack_ranked(rows, k)
+        return RetrievalResult(items, top, np.full(len(histories), self.n_items),
+                               extras={"search_seconds": time.perf_counter() - start})
+
+    def all_scores(self, state: dict, chunk: int = 512) -> np.ndarray:
+        """The scorer on every item for every user in ``state`` ([U, n_items])."""
+        out = np.empty((len(state["mask"]), self.n_items), dtype=np.float32)
+        with torch.no_grad():
+            for u in range(len(out)):
+                one = {k: v[u:u + 1] for k, v in state.items()}
+                for s in range(0, self.n_items, chunk):
+                    out[u, s:s + chunk] = self.model.score(one, self.item_vecs_t[None, s:s + chunk])[0].cpu().numpy()
+        return out
+
+    def hnsw_rule(self, histories, k, users=None, ef: int = 64):
+        """The original HNSW search rule (greedy descent, best-first SEARCH-LAYER, no step limit)
+        driven by the same neural score: the "NANN-HNSW" comparison."""
+        state = self._states(histories, users)
+        rows, spent = [], []
+        for u, history in enumerate(histories):
+            excluded = np.zeros(self.n_items, dtype=bool)
+            excluded[np.asarray(history, dtype=np.int64)] = True
+            ids, scores, n = classic_search(self.graph, self._scorer(state, u, excluded), k, max(ef, k), excluded)
+            rows.append((ids, scores))
+            spent.append(n)
+        items, scores = pack_ranked(rows, k)
+        return RetrievalResult(items, scores, np.array(spent))
+
+    def extra_metrics(self, held, k):
+        brute = self.brute_force(held.inputs, k, users=held.users).items
+        graph = self.retrieve(held.inputs, k, users=held.users).items
+        overlap = np.mean([len(set(g[g >= 0]) & set(b[b >= 0])) / max((b >= 0).sum(), 1) for g, b in zip(graph, brute)])
+        rule = self.hnsw_rule(held.inputs, k, users=held.users)
+        return {"variant": self.variant, "ef": list(self.cfg.ef), "steps": list(self.cfg.steps),
+                "graph_layers": int(self.graph.max_level + 1),
+                f"recall_vs_bruteforce@{k}": float(overlap),
+                f"hnsw_rule_recall@{k}": ranking_metrics(rule.items, held.truths, (k,))[f"recall@{k}"],
+                "hnsw_rule_scored_per_user": float(rule.n_scored.mean())}
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def train_nann(split: Split, cfg: NANNConfig = NANNConfig(), seed: int = 0, device=torch.device("cpu"),
+               progress: Progress | None = None) -> NANN:
+    rng = set_seed(seed)
+    samples = sliding_window_samples(split)
+    model = NANNScorer(split, cfg).to(device)
+    hist = torch.as_tensor(samples.histories, device=device)
+    users = torch.as_tensor(samples.users, device=device)
+    targets = torch.as_tensor(samples.targets, device=device)
+    weight = (np.bincount(samples.targets, minlength=split.n_items) + 1.0) ** 0.75
+    q = weight / weight.sum()
+    log_q = torch.as_tensor(np.log(q * cfg.negatives), dtype=torch.float32, device=device)
+    sampler = torch.distributions.Categorical(probs=torch.as_tensor(q, dtype=torch.float32))
+    use_profiles = split.profiles is not None
+
+    def loss_of_batch(idx: np.ndarray) -> torch.Tensor:
+        i = torch.as_tensor(idx, device=device)
+        state = model.user_state(hist[i], users[i] if use_profiles else None)
+        negatives = sampler.sample((len(idx), cfg.negatives)).to(device)
+        candidates = torch.cat([targets[i][:, None], negatives], dim=1)
+        return sampled_softmax_loss(model, state, candidates, log_q, cfg)
+
+    def validate() -> float:
+        valid = split.valid
+        h = torch.as_tensor(history_matrix(valid.inputs, split.config.max_len, split.pad), device=device)
+        state = model.user_state(h, torch.as_tensor(valid.users, device=device) if use_profiles else None)
+        e_v = model.item_vectors(torch.arange(split.n_items, device=device))
+        scores = torch.cat([model.score({k: v[u:u + 1] for k, v in state.items()}, e_v[None]) for u in range(len(h))])
+        for u, inp in enumerate(valid.inputs):
+            scores[u, torch.from_numpy(np.array(inp, dtype=np.int64))] = -torch.inf
+        items = torch.topk(scores, 50, dim=1).indices.cpu().numpy()
+        model.train()
+        return ranking_metrics(items, valid.truths, (50,))["recall@50"]
+
+    log = fit(model, loss_of_batch, len(samples), epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, rng=rng,
+              validate=validate, progress=progress, label="NANN" + (" (adversarial)" if cfg.adversarial else ""))
+    return NANN(model, split, cfg, device, log.as_dict(), "adversarial" if cfg.adversarial else "plain")
+
+
+def nann_state(retriever: NANN) -> tuple[dict, dict]:
+    return retriever.model.state_dict(), {}
+
+
+def restore_nann(split: Split, cfg: NANNConfig, payload: dict, device) -> NANN:
+    model = NANNScorer(split, cfg)
+    model.load_state_dict(payload["state"])
+    return NANN(model.to(device), split, cfg, device, payload["log"], "adversarial" if cfg.adversarial else "plain")

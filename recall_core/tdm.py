@@ -1,0 +1,457 @@
+"""Tree-based Deep Model (Zhu et al., KDD'18) with JTM-style tree learning (Zhu et al., NeurIPS'19).
+
+* Samples (KDD'18 Sec. 3.3, the max-heap-like rule): for a positive (user, item),
+  every ancestor of the item's leaf is a positive at its level; negatives are
+  drawn uniformly from the other nodes of the same level, more of them toward
+  the leaves (x-deeplearning's per-level counts, scaled to our depth).
+* Scorer (Sec. 3.5, Fig. 2): the history is cut into time windows (recent items
+  in small ones); DIN-style target attention weighs each behaviour against the
+  node embedding (input [b, b*n, n] -> MLP -> weight); each window is pooled;
+  windows + node embedding -> MLP 128-64-32 -> logit.  Node and item embeddings
+  share one table (a history item is looked up by its leaf code).
+* Retrieval (Sec. 3.2, Algorithm 1): layer-wise beam search from the first level
+  with >= B nodes; score the children of the beam, keep the top B, descend; at
+  the leaves return the top K.
+* Tree learning (JTM Sec. 3.3): re-cluster the learned item embeddings by
+  balanced hierarchical k-means, carry the embeddings over, retrain; R rounds.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Split, history_matrix, sliding_window_samples
+from .encoders import mlp
+from .protocol import RetrievalResult, Retriever, pack_ranked, ranking_metrics
+from .tdm_tree import Tree, depth_for, genre_tree, kmeans_tree
+from .trace import SearchTrace, TraceStep
+from .training import Progress, TrainLog, fit, set_seed
+
+# x-deeplearning TDM's negatives per level for a 23-level tree (level 0 = root).
+OFFICIAL_NEGATIVES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 19, 22, 25, 30, 76, 200]
+
+
+@dataclass
+class TDMConfig:
+    branching: int = 2
+    dim: int = 24
+    attention_hidden: int = 24
+    hidden: tuple[int, ...] = (128, 64, 32)
+    windows: tuple[int, ...] = (1, 1, 2, 2, 4, 4, 6, 8, 10, 12)  # most recent first; sums to max_len
+    negative_scale: float = 0.1  # fraction of the official per-level counts (see negatives_per_level)
+    negative_sampling: str = "frequency"  # or "uniform"; frequency: nodes drawn by their items' counts ** 0.75
+    epochs: int = 4  # first round, on the genre tree
+    round_epochs: int = 3  # each tree-learning round
+    tree_rounds: int = 2
+    batch_size: int = 256
+    lr: float = 2e-2  # high on purpose: at 3e-3 the attention model sits on a popularity-only plateau
+    beam: int = 50
+    cross: bool = False  # also feed pooled-history ⊙ node to the MLP (an extra DIN-style cross feature)
+    init_std: float = 0.05
+
+
+def negatives_per_level(depth: int, n_nodes: list[int], scale: float) -> np.ndarray:
+    """Official counts stretched over our depth and scaled; never more than the level's other nodes."""
+    index = np.round(np.arange(depth + 1) * (len(OFFICIAL_NEGATIVES) - 1) / depth).astype(int)
+    counts = np.ceil(np.array(OFFICIAL_NEGATIVES)[index] * scale).astype(int)
+    counts[1:] = np.maximum(counts[1:], 1)
+    return np.minimum(counts, np.array(n_nodes) - 1).clip(min=0)
+
+
+class LayerwiseSampler:
+    """Positive = the target's ancestor at each level; negatives from that level's other nodes,
+    uniformly or, with ``node_weight``, in proportion to it (e.g. item frequency)."""
+
+    def __init__(self, tree: Tree, negatives: np.ndarray, node_weight: np.ndarray | None = None):
+        self.tree = tree
+        self.negatives = negatives
+        self.levels = [l for l in range(1, tree.depth + 1)]
+        self.level_nodes = [tree.nodes_at(l) for l in range(tree.depth + 1)]
+        self.level_cdf = None
+        if node_weight is not None:
+            self.level_cdf = []
+            for nodes in self.level_nodes:
+                w = np.asarray(node_weight[nodes], dtype=np.float64) + 1e-9
+                self.level_cdf.append(np.cumsum(w) / w.sum())
+
+    def sample(self, targets: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Returns node codes [S, P], labels [S, P] and the level of each column [P]."""
+        anc = self.tree.ancestors(targets)
+        codes, labels, levels = [], [], []
+        for level in self.levels:
+            nodes, k = self.level_nodes[level], int(self.negatives[level])
+            pos = anc[:, level]
+            codes.append(pos[:, None])
+            labels.append(np.ones((len(targets), 1), dtype=np.float32))
+            levels.append(level)
+            if k:
+                pos_index = np.searchsorted(nodes, pos)
+                if self.level_cdf is None:
+                    draw = rng.integers(0, len(nodes) - 1, size=(len(targets), k))
+                    draw += draw >= pos_index[:, None]  # skip the positive: uniform over the others
+                else:
+                    draw = self._weighted(level, pos_index, k, rng)
+                codes.append(nodes[draw])
+                labels.append(np.zeros((len(targets), k), dtype=np.float32))
+                levels.extend([level] * k)
+        return np.concatenate(codes, 1), np.concatenate(labels, 1), np.array(levels)
+
+    def _weighted(self, level: int, pos_index: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+        cdf = self.level_cdf[level]
+        draw = np.searchsorted(cdf, rng.random((len(pos_index), k)), side="right").clip(max=len(cdf) - 1)
+        clash = draw == pos_index[:, None]
+        while clash.any():  # redraw the positive: sampling among the other nodes
+            draw[clash] = np.searchsorted(cdf, rng.random(clash.sum()), side="right").clip(max=len(cdf) - 1)
+            clash = draw == pos_index[:, None]
+        return draw
+
+
+def window_sizes(windows: tuple[int, ...], max_len: int) -> list[int]:
+    """The configured windows (most recent first) cut or stretched to cover exactly ``max_len`` positions."""
+    sizes, left = [], max_len
+    for w in windows:
+        if left <= 0:
+            break
+        sizes.append(min(w, left))
+        left -= sizes[-1]
+    if left > 0:
+        sizes[-1] += left
+    return sizes
+
+
+def node_sampling_weights(tree: Tree, item_counts: np.ndarray) -> np.ndarray:
+    """Frequency-sampling weight of every node: the sum of its items' (count + 1) ** 0.75."""
+    weight = np.zeros(tree.n_codes)
+    weight[tree.leaf_code] = (np.asarray(item_counts, dtype=np.float64) + 1.0) ** 0.75
+    for level in range(tree.depth - 1, -1, -1):
+        codes = tree.level_codes(level)
+        weight[codes] = weight[tree.children(codes)].sum(-1)
+    return weight
+
+
+def sampling_correction(tree: Tree, item_counts: np.ndarray) -> np.ndarray:
+    """log q(n) of each node within its level.  With negatives drawn from q, the BCE logit learns
+    about log p(n|u) - log q(n) - log k; adding log q(n) back ranks nodes by p(n|u) again."""
+    weight = node_sampling_weights(tree, item_counts)
+    out = np.zeros(tree.n_codes)
+    for level in range(tree.depth + 1):
+        codes = tree.level_codes(level)
+        total = weight[codes].sum()
+        out[codes] = np.log(np.maximum(weight[codes], 1e-12) / total)
+    return out
+
+
+class TDMScorer(nn.Module):
+    """score(user history, node) with windowed DIN-style target attention."""
+
+    def __init__(self, n_codes: int, cfg: TDMConfig, max_len: int):
+        super().__init__()
+        self.pad = n_codes
+        self.embedding = nn.Embedding(n_codes + 1, cfg.dim, padding_idx=n_codes)
+        nn.init.normal_(self.embedding.weight, std=cfg.init_std)
+        self.att_b = nn.Linear(cfg.dim, cfg.attention_hidden)
+        self.att_bn = nn.Linear(cfg.dim, cfg.attention_hidden, bias=False)
+        self.att_n = nn.Linear(cfg.dim, cfg.attention_hidden, bias=False)
+        self.att_out = nn.Linear(cfg.attention_hidden, 1)
+        # window membership of each history position; position max_len-1 is the most recent
+        sizes = window_sizes(cfg.windows, max_len)
+        owner = np.repeat(np.arange(len(sizes)), sizes)[::-1].copy()
+        self.register_buffer("window_of", F.one_hot(torch.as_tensor(owner), len(sizes)).float())
+        self.cross = cfg.cross
+        self.mlp = mlp([(len(sizes) + 1 + int(cfg.cross)) * cfg.dim, *cfg.hidden, 1])
+
+    def forward(self, history_codes: torch.Tensor, node_codes: torch.Tensor) -> torch.Tensor:
+        """history_codes [S, L] (leaf codes, pad = n_codes), node_codes [S, P] -> logits [S, P]."""
+        b = self.embedding(history_codes)  # [S, L, d]
+        n = self.embedding(node_codes)  # [S, P, d]
+        S, L, d = b.shape
+        P = n.shape[1]
+        mask = (history_codes != self.pad).to(b.dtype)  # [S, L]
+        # First attention layer on [b, b*n, n]: W_b b + W_bn (b*n) + W_n n + c.  For a fixed node n the
+        # b-terms are one linear map of b, diag(n) W_bn + W_b, so all pairs come out of a single bmm
+        # of [b, 1] against a per-sample [(d+1), P*h] matrix (no [S, P, L, 3d] concat is built).
+        per_node = n[..., None] * self.att_bn.weight.T + self.att_b.weight.T  # [S, P, d, h]
+        node_term = (self.att_n(n) + self.att_b.bias)[:, :, None, :]  # [S, P, 1, h]
+        h = per_node.shape[-1]
+        mats = torch.cat([per_node, node_term], dim=2).permute(0, 2, 1, 3).reshape(S, d + 1, P * h)
+        hidden = torch.bmm(torch.cat([b, b.new_ones(S, L, 1)], dim=-1), mats).view(S, L, P, h)
+        weight = self.att_out(F.relu(hidden)).squeeze(-1) * mask[:, :, None]  # [S, L, P]
+        # window pooling: a weighted mean of the behaviours of each window
+        counts = (mask @ self.window_of).clamp(min=1.0)  # [S, W]
+        per_window = (b[:, :, None, :] * self.window_of[None, :, :, None] / counts[:, None, :, None])
+        pooled = torch.bmm(weight.transpose(1, 2), per_window.reshape(S, L, -1))  # [S, P, W*d]
+        features = [pooled, n]
+        if self.cross:
+            features.append(pooled.view(S, P, -1, d).sum(2) * n)
+        return self.mlp(torch.cat(features, dim=-1)).squeeze(-1)
+
+
+@dataclass
+class TDMRound:
+    """One tree and the model trained on it."""
+
+    tree: Tree
+    state: dict
+    report: dict = field(default_factory=dict)
+
+
+class TDM(Retriever):
+    method = "tdm"
+
+    def __init__(self, split: Split, cfg: TDMConfig, rounds: list[TDMRound], device=torch.device("cpu"),
+                 log: dict | None = None, round_index: int = -1):
+        self.split, self.cfg, self.rounds, self.device, self.log = split, cfg, rounds, device, log or {}
+        self.n_items = split.n_items
+        self.round_index = round_index % len(rounds)
+        self.tree = rounds[self.round_index].tree
+        model = TDMScorer(self.tree.n_codes, cfg, split.config.max_len).to(device)
+        model.load_state_dict(rounds[self.round_index].state)
+        self._attach(model.eval())
+
+    @classmethod
+    def probe(cls, split: Split, cfg: TDMConfig, tree: Tree, model: TDMScorer, device) -> "TDM":
+        """A retriever over a model still in training (for validation)."""
+        self = cls.__new__(cls)
+        self.split, self.cfg, self.device, self.tree, self.n_items = split, cfg, device, tree, split.n_items
+        self.rounds, self.log, self.round_index = [], {}, 0
+        self._attach(model)
+        return self
+
+    def _attach(self, model: TDMScorer) -> None:
+        self.model = model
+        self.log_q = (sampling_correction(self.tree, self.split.item_counts)
+                      if self.cfg.negative_sampling == "frequency" else np.zeros(self.tree.n_codes))
+
+    def at_round(self, index: int) -> "TDM":
+        """The same method with the tree (and weights) of another tree-learning round."""
+        return TDM(self.split, self.cfg, self.rounds, self.device, self.log, index)
+
+    # ------------------------------------------------------------ scoring
+    def history_codes(self, histories: list[np.ndarray]) -> torch.Tensor:
+        items = history_matrix(histories, self.split.config.max_len, self.split.pad)
+        codes = np.where(items == self.split.pad, self.tree.n_codes, self.tree.leaf_code[np.minimum(items, self.n_items - 1)])
+        return torch.as_tensor(codes, device=self.device)
+
+    @torch.no_grad()
+    def score_nodes(self, history_codes: torch.Tensor, nodes: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """Scores [U, P] of node codes [U, P] for each user's history."""
+        nodes_t = torch.as_tensor(nodes, device=self.device)
+        users = max(1, chunk // max(nodes.shape[1], 1))
+        out = [self.model(history_codes[i:i + users], nodes_t[i:i + users]) for i in range(0, len(nodes), users)]
+        return torch.cat(out).float().cpu().numpy() + self.log_q[nodes]
+
+    # ------------------------------------------------------------ retrieval
+    def retrieve(self, histories, k, trace=False, users=None, beam: int | None = None):
+        """Layer-wise beam search (KDD'18 Algorithm 1), vectorised over users."""
+        beam = int(beam or self.cfg.beam)
+        start = time.perf_counter()
+        tree, n_users = self.tree, len(histories)
+        hist = self.history_codes(histories)
+        excluded = [set(np.asarray(h).tolist()) for h in histories]
+        level = tree.start_level(beam)
+        candidates = np.tile(tree.nodes_at(level), (n_users, 1))
+        n_scored = np.zeros(n_users, dtype=np.int64)
+        steps: list[list[TraceStep]] = [[] for _ in range(n_users)]
+        while True:
+            valid = (candidates >= 0) & tree.valid[np.maximum(candidates, 0)]
+            scores = np.where(valid, self.score_nodes(hist, np.where(valid, candidates, 0)), -np.inf)
+            n_scored += valid.sum(1)
+            if level == tree.depth:
+                items = tree.item_at[np.where(valid, candidates, 0)]
+                for u in range(n_users):
+                    scores[u, np.isin(items[u], list(excluded[u]))] = -np.inf
+                keep = min(k, candidates.shape[1])
+            else:
+                keep = min(beam, candidates.shape[1])
+            order = np.argsort(-scores, axis=1, kind="stable")[:, :keep]
+            kept = np.take_along_axis(candidates, order, 1)
+            kept_scores = np.take_along_axis(scores, order, 1)
+            if trace:
+                for u in range(n_users):
+                    ok = valid[u]
+                    alive = np.isfinite(kept_scores[u])
+                    steps[u].append(TraceStep(f"level {level}", level, candidates[u][ok], scores[u][ok].astype(np.float32),
+                                              kept[u][alive], info={"parents": tree.parent(candidates[u][ok])}))
+            if level == tree.depth:
+                break
+            children = tree.children(kept).reshape(n_users, -1)  # children of the kept beam
+            alive = np.repeat(np.isfinite(kept_scores), tree.branching, axis=1)
+            candidates = np.where(alive, children, -1)
+            level += 1
+        rows = []
+        for u in range(n_users):
+            ok = np.isfinite(kept_scores[u])
+            rows.append((tree.item_at[kept[u][ok]], kept_scores[u][ok]))
+        items, top = pack_ranked(rows, k)
+        elapsed = time.perf_counter() - start
+        traces = None
+        if trace:
+            traces = [SearchTrace(self.method, steps[u], items[u], top[u], int(n_scored[u]),
+                                  info={"beam": beam, "depth": tree.depth, "start_level": tree.start_level(beam)})
+                      for u in range(n_users)]
+        return RetrievalResult(items, top, n_scored, traces, extras={"search_seconds": elapsed})
+
+    def brute_force(self, histories, k, users=None):
+        """Score every leaf (item) with the same model: the ceiling of the beam search."""
+        start = time.perf_counter()
+        hist = self.history_codes(histories)
+        leaves = np.tile(self.tree.leaf_code, (len(histories), 1))
+        scores = self.score_nodes(hist, leaves)
+        for u, h in enumerate(histories):
+            scores[u, np.asarray(h, dtype=np.int64)] = -np.inf
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        rows = [(o[np.isfinite(s[o])], s[o][np.isfinite(s[o])]) for o, s in zip(order, scores)]
+        items, top = pack_ranked(rows, k)
+        return RetrievalResult(items, top, np.full(len(histories), self.n_items),
+                               extras={"search_seconds": time.perf_counter() - start})
+
+    def extra_metrics(self, held, k):
+        return {"beam": self.cfg.beam, "tree_depth": self.tree.depth, "branching": self.tree.branching,
+                "tree_round": self.round_index, "rounds": [r.report for r in self.rounds]}
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def _train_on_tree(model: TDMScorer, tree: Tree, split: Split, cfg: TDMConfig, epochs: int, rng, device,
+                   progress, label: str) -> TrainLog:
+    """Train the scorer on one tree; keep the epoch whose beam search is best on validation users."""
+    samples = sliding_window_samples(split)
+    n_nodes = [len(tree.nodes_at(l)) for l in range(tree.depth + 1)]
+    weight = node_sampling_weights(tree, split.item_counts) if cfg.negative_sampling == "frequency" else None
+    sampler = LayerwiseSampler(tree, negatives_per_level(tree.depth, n_nodes, cfg.negative_scale), weight)
+    items = samples.histories
+    hist_codes = np.where(items == split.pad, tree.n_codes, tree.leaf_code[np.minimum(items, split.n_items - 1)])
+    hist_t = torch.as_tensor(hist_codes, device=device)
+
+    def loss_of_batch(idx: np.ndarray) -> torch.Tensor:
+        codes, labels, _ = sampler.sample(samples.targets[idx], rng)
+        logits = model(hist_t[torch.as_tensor(idx, device=device)], torch.as_tensor(codes, device=device))
+        return F.binary_cross_entropy_with_logits(logits, torch.as_tensor(labels, device=device))
+
+    def validate() -> float:
+        items = TDM.probe(split, cfg, tree, model, device).retrieve(split.valid.inputs, 50).items
+        return ranking_metrics(items, split.valid.truths, (50,))["recall@50"]
+
+    return fit(model, loss_of_batch, len(samples), epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, rng=rng,
+               validate=validate, progress=progress, label=label)
+
+
+def _carry_embeddings(old: TDMScorer, old_tree: Tree, new: TDMScorer, new_tree: Tree) -> None:
+    """Items keep their learned embedding under their new leaf code; inner nodes start as
+    the mean of the item embeddings below them; the MLPs are carried over unchanged."""
+    state = {k: v.clone() for k, v in old.state_dict().items() if k != "embedding.weight"}
+    new.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        item_emb = old.embedding.weight[torch.as_tensor(old_tree.leaf_code)]
+        table = torch.zeros_like(new.embedding.weight)
+        table[torch.as_tensor(new_tree.leaf_code)] = item_emb
+        for level in range(new_tree.depth - 1, -1, -1):
+            codes = new_tree.nodes_at(level)
+            kids = new_tree.children(codes)
+            weight = torch.as_tensor(new_tree.count[kids], dtype=table.dtype)
+            table[torch.as_tensor(codes)] = (table[torch.as_tensor(kids)] * weight[..., None]).sum(1) / weight.sum(1, keepdim=True)
+        new.embedding.weight.copy_(table)
+
+
+def _round_report(retriever: TDM, split: Split, name: str) -> dict:
+    report = {"round": retriever.round_index, "tree": name}
+    for held_name, held in (("valid", split.valid), ("test", split.test)):
+        beam = retriever.retrieve(held.inputs, 50).items
+        brute = retriever.brute_force(held.inputs, 50).items
+        report[f"{held_name}_recall@50"] = ranking_metrics(beam, held.truths, (50,))["recall@50"]
+        report[f"{held_name}_bruteforce_recall@50"] = ranking_metrics(brute, held.truths, (50,))["recall@50"]
+    return report
+
+
+def train_tdm(split: Split, cfg: TDMConfig = TDMConfig(), seed: int = 0, device=torch.device("cpu"),
+              progress: Progress | None = None) -> TDM:
+    rng = set_seed(seed)
+    tree = genre_tree(split.catalogue.main_genre(), cfg.branching, split.item_counts)
+    total = cfg.epochs + cfg.tree_rounds * cfg.round_epochs
+    done = 0
+
+    def phase_progress(epochs: int):
+        def report(fraction: float, message: str) -> None:
+            if progress:
+                progress((done + fraction * epochs) / max(total, 1), message)
+        return report
+
+    model = TDMScorer(tree.n_codes, cfg, split.config.max_len).to(device)
+    logs = [_train_on_tree(model, tree, split, cfg, cfg.epochs, rng, device, phase_progress(cfg.epochs),
+                           "TDM round 0 (genre tree)").as_dict()]
+    done += cfg.epochs
+    rounds = [TDMRound(tree, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})]
+    rounds[0].report = _round_report(TDM(split, cfg, rounds, device, round_index=0), split, "genre")
+    for r in range(1, cfg.tree_rounds + 1):
+        item_emb = model.embedding.weight[torch.as_tensor(tree.leaf_code)].detach().cpu().numpy()
+        new_tree = kmeans_tree(item_emb, cfg.branching, seed=seed + r)
+        new_model = TDMScorer(new_tree.n_codes, cfg, split.config.max_len).to(device)
+        _carry_embeddings(model, tree, new_model, new_tree)
+        before = TDMRound(new_tree, {k: v.detach().cpu().clone() for k, v in new_model.state_dict().items()})
+        reclustered = _round_report(TDM(split, cfg, rounds + [before], device, round_index=r), split, "k-means")
+        logs.append(_train_on_tree(new_model, new_tree, split, cfg, cfg.round_epochs, rng, device,
+                                   phase_progress(cfg.round_epochs), f"TDM round {r} (learned tree)").as_dict())
+        done += cfg.round_epochs
+        model, tree = new_model, new_tree
+        rounds.append(TDMRound(tree, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}))
+        report = _round_report(TDM(split, cfg, rounds, device, round_index=r), split, f"learned {r}")
+        report["right_after_reclustering"] = {k: v for k, v in reclustered.items() if "recall" in k}
+        rounds[-1].report = report
+    log = {"phases": logs, "train_seconds": float(sum(sum(p["seconds_per_epoch"]) for p in logs)),
+           "rounds": [r.report for r in rounds]}
+    final = TDM(split, cfg, rounds, device, log)
+    log["budget_curve"] = budget_curve(final, split.test)
+    return final
+
+
+def tdm_state(retriever: TDM) -> tuple[dict, dict]:
+    state, arrays = {}, {}
+    for r, rnd in enumerate(retriever.rounds):
+        state.update({f"round{r}.{k}": v for k, v in rnd.state.items()})
+        arrays[f"round{r}.leaf_code"] = rnd.tree.leaf_code
+    return state, arrays
+
+
+def restore_tdm(split: Split, cfg: TDMConfig, payload: dict, device) -> TDM:
+    rounds = []
+    for r, report in enumerate(payload["log"].get("rounds", [])):
+        prefix = f"round{r}."
+        state = {k[len(prefix):]: v for k, v in payload["state"].items() if k.startswith(prefix)}
+        leaf_code = payload["arrays"][f"{prefix}leaf_code"]
+        tree = Tree(cfg.branching, depth_for(len(leaf_code), cfg.branching), leaf_code)
+        rounds.append(TDMRound(tree, state, report))
+    return TDM(split, cfg, rounds, device, payload["log"])
+
+
+def beam_sizes(tree: Tree) -> list[int]:
+    """Beam sizes from 1 to 'full' (every node of the level above the leaves kept: exhaustive)."""
+    full = len(tree.nodes_at(tree.depth - 1))
+    sizes = [1]
+    while sizes[-1] * 2 < full:
+        sizes.append(sizes[-1] * 2)
+    return sizes + [full]
+
+
+def budget_curve(retriever: TDM, held, beams: list[int] | None = None, k: int = 50) -> list[dict]:
+    """recall@k and nodes scored per user for each beam size (the index's cost/quality trade-off)."""
+    rows = []
+    for beam in beams or beam_sizes(retriever.tree):
+        result = retriever.retrieve(held.inputs, k, beam=beam)
+        rows.append({"beam": int(beam), "scored_per_user": float(result.n_scored.mean()),
+                     f"recall@{k}": ranking_metrics(result.items, held.truths, (k,))[f"recall@{k}"]})
+    return rows
+
+
+def training_example(retriever: TDM, target: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The per-level samples the sampler makes for one positive item (codes, labels, levels)."""
+    tree = retriever.tree
+    n_nodes = [len(tree.nodes_at(l)) for l in range(tree.depth + 1)]
+    sampler = LayerwiseSampler(tree, negatives_per_level(tree.depth, n_nodes, retriever.cfg.negative_scale))
+    codes, labels, levels = sampler.sample(np.array([target]), np.random.default_rng(seed))
+    return codes[0], labels[0], levels

@@ -1,0 +1,202 @@
+"""TDM's tree index: items are the leaves of a complete b-ary tree (all on the last level).
+
+Nodes use heap codes: the root is 0 and the children of node c are b*c+1 .. b*c+b,
+so a node's level, parent and children are arithmetic.  With n items and
+branching b the leaves sit on level D = ceil(log_b n); codes of subtrees holding
+no item are "empty" and never sampled or searched.
+
+Two builders (Zhu et al., KDD'18, Sec. 3.4; Zhu et al., NeurIPS'19 (JTM), Sec. 3.3):
+* :func:`genre_tree` — the initial tree: items sorted by category, recursively
+  split into b parts of (nearly) equal size.
+* :func:`kmeans_tree` — tree learning: the learned item embeddings recursively
+  clustered by balanced k-means (for b = 2: 2-means whose halves differ by <= 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def depth_for(n_items: int, branching: int) -> int:
+    depth, capacity = 0, 1
+    while capacity < n_items:
+        depth, capacity = depth + 1, capacity * branching
+    return max(depth, 1)
+
+
+@dataclass
+class Tree:
+    branching: int
+    depth: int  # level of the leaves; the root is level 0
+    leaf_code: np.ndarray  # [n_items] heap code of each item's leaf
+
+    def __post_init__(self):
+        b, n_codes = self.branching, self.n_codes
+        self.leaf_code = np.asarray(self.leaf_code, dtype=np.int64)
+        self.item_at = np.full(n_codes, -1, dtype=np.int64)
+        self.item_at[self.leaf_code] = np.arange(len(self.leaf_code))
+        # item count below every node, accumulated bottom-up
+        self.count = np.zeros(n_codes, dtype=np.int64)
+        self.count[self.leaf_code] = 1
+        for level in range(self.depth, 0, -1):
+            codes = self.level_codes(level)
+            np.add.at(self.count, (codes - 1) // b, self.count[codes])
+        self.valid = self.count > 0
+
+    # ------------------------------------------------------------ arithmetic
+    @property
+    def n_items(self) -> int:
+        return len(self.leaf_code)
+
+    @property
+    def n_codes(self) -> int:
+        return (self.branching ** (self.depth + 1) - 1) // (self.branching - 1)
+
+    def level_start(self, level: int) -> int:
+        return (self.branching ** level - 1) // (self.branching - 1)
+
+    def level_codes(self, level: int) -> np.ndarray:
+        return np.arange(self.level_start(level), self.level_start(level + 1))
+
+    def level_of(self, codes: np.ndarray) -> np.ndarray:
+        codes = np.asarray(codes)
+        return np.searchsorted([self.level_start(l) for l in range(self.depth + 2)], codes, side="right") - 1
+
+    def parent(self, codes: np.ndarray) -> np.ndarray:
+        return (np.asarray(codes) - 1) // self.branching
+
+    def children(self, codes: np.ndarray) -> np.ndarray:
+        """[..., b] child codes of each code."""
+        codes = np.asarray(codes)
+        return codes[..., None] * self.branching + 1 + np.arange(self.branching)
+
+    def nodes_at(self, level: int) -> np.ndarray:
+        codes = self.level_codes(level)
+        return codes[self.valid[codes]]
+
+    def ancestors(self, items: np.ndarray) -> np.ndarray:
+        """[n, depth + 1]: the code of each item's ancestor at every level (column l = level l)."""
+        codes = self.leaf_code[np.asarray(items)]
+        out = np.empty((len(codes), self.depth + 1), dtype=np.int64)
+        out[:, self.depth] = codes
+        for level in range(self.depth - 1, -1, -1):
+            out[:, level] = (out[:, level + 1] - 1) // self.branching
+        return out
+
+    def leaves_under(self, code: int) -> np.ndarray:
+        """Items below a node, in leaf order."""
+        level = int(self.level_of(code))
+        span = self.branching ** (self.depth - level)
+        first = code
+        for _ in range(self.depth - level):
+            first = first * self.branching + 1
+        items = self.item_at[first:first + span]
+        return items[items >= 0]
+
+    def start_level(self, beam: int) -> int:
+        """The first level that has at least ``beam`` nodes (KDD'18, Sec. 3.2)."""
+        for level in range(self.depth + 1):
+            if len(self.nodes_at(level)) >= beam:
+                return level
+        return self.depth
+
+    def leaf_order(self) -> np.ndarray:
+        """Items left to right."""
+        return self.item_at[self.level_codes(self.depth)][self.item_at[self.level_codes(self.depth)] >= 0]
+
+    def is_balanced(self) -> bool:
+        """Siblings' item counts differ by at most one wherever a node splits."""
+        for level in range(self.depth):
+            parents = self.nodes_at(level)
+            kids = self.count[self.children(parents)]
+            if (kids.max(1) - kids.min(1) > 1).any():
+                return False
+        return True
+
+
+def split_sizes(n: int, parts: int) -> list[int]:
+    q, r = divmod(n, parts)
+    return [q + 1] * r + [q] * (parts - r)
+
+
+def tree_from_order(order: np.ndarray, branching: int, n_items: int) -> Tree:
+    """Leaves in the given left-to-right item order, subtrees as balanced as possible."""
+    depth = depth_for(n_items, branching)
+    leaf_code = np.empty(n_items, dtype=np.int64)
+
+    def place(items: np.ndarray, code: int, level: int) -> None:
+        if level == depth:
+            leaf_code[items[0]] = code
+            return
+        start = 0
+        for child, size in enumerate(split_sizes(len(items), branching)):
+            if size:
+                place(items[start:start + size], code * branching + 1 + child, level + 1)
+            start += size
+
+    place(np.asarray(order, dtype=np.int64), 0, 0)
+    return Tree(branching, depth, leaf_code)
+
+
+def genre_tree(main_genre: np.ndarray, branching: int = 2, popularity: np.ndarray | None = None) -> Tree:
+    """Initial tree: items ordered by category (then by popularity), recursively split."""
+    n = len(main_genre)
+    pop = np.zeros(n) if popularity is None else np.asarray(popularity, dtype=float)
+    order = np.lexsort((np.arange(n), -pop, main_genre))
+    return tree_from_order(order, branching, n)
+
+
+def balanced_assign(x: np.ndarray, centres: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """Assign rows of x to clusters with exact sizes, preferring near centres.
+
+    For two clusters this is optimal: sort by d0 - d1 and cut at sizes[0].  For
+    more, items with the largest regret (2nd best - best distance) choose first.
+    """
+    d = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    if len(centres) == 2:
+        order = np.argsort(d[:, 0] - d[:, 1], kind="stable")
+        labels = np.ones(len(x), dtype=np.int64)
+        labels[order[: sizes[0]]] = 0
+        return labels
+    labels = np.full(len(x), -1, dtype=np.int64)
+    room = np.array(sizes)
+    sorted_d = np.sort(d, axis=1)
+    for i in np.argsort(-(sorted_d[:, 1] - sorted_d[:, 0]), kind="stable"):
+        choices = np.argsort(d[i])
+        labels[i] = next(c for c in choices if room[c] > 0)
+        room[labels[i]] -= 1
+    return labels
+
+
+def balanced_kmeans(x: np.ndarray, parts: int, rng: np.random.Generator, iterations: int = 10) -> np.ndarray:
+    sizes = split_sizes(len(x), parts)
+    if len(x) <= parts:
+        return np.arange(len(x))
+    centres = x[rng.choice(len(x), parts, replace=False)]
+    labels = balanced_assign(x, centres, sizes)
+    for _ in range(iterations):
+        centres = np.stack([x[labels == j].mean(0) if (labels == j).any() else centres[j] for j in range(parts)])
+        new = balanced_assign(x, centres, sizes)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    return labels
+
+
+def kmeans_tree(embeddings: np.ndarray, branching: int = 2, seed: int = 0) -> Tree:
+    """JTM's tree learning by balanced hierarchical k-means on learned item embeddings."""
+    rng = np.random.default_rng(seed)
+    x = np.asarray(embeddings, dtype=np.float64)
+    order: list[int] = []
+
+    def split(items: np.ndarray) -> None:
+        if len(items) <= 1:
+            order.extend(items.tolist())
+            return
+        labels = balanced_kmeans(x[items], branching, rng)
+        for j in range(branching):
+            split(items[labels == j])
+
+    split(np.arange(len(x)))
+    return tree_from_order(np.array(order), branching, len(x))

@@ -1,0 +1,221 @@
+"""TDM: tree arithmetic, builders, sampler, beam search oracles, training, rounds."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from recall_core.protocol import Popularity, evaluate
+from recall_core.tdm import (TDM, LayerwiseSampler, TDMConfig, TDMRound, TDMScorer, _carry_embeddings,
+                             negatives_per_level, restore_tdm, tdm_state, train_tdm, window_sizes)
+from recall_core.tdm_tree import Tree, balanced_kmeans, genre_tree, kmeans_tree, split_sizes, tree_from_order
+
+SMALL = TDMConfig(dim=16, attention_hidden=16, hidden=(32, 16), epochs=5, round_epochs=2, tree_rounds=1,
+                  batch_size=256, beam=50, negative_scale=0.1)
+
+
+# ------------------------------------------------------------------ tree
+
+
+@pytest.mark.parametrize("n, b", [(1, 2), (7, 2), (300, 2), (1447, 2), (100, 3), (81, 3), (50, 4)])
+def test_tree_from_order_puts_every_item_on_the_last_level(n, b):
+    tree = tree_from_order(np.random.default_rng(0).permutation(n), b, n)
+    assert len(set(tree.leaf_code.tolist())) == n
+    assert (tree.level_of(tree.leaf_code) == tree.depth).all()
+    assert b ** (tree.depth - 1) < max(n, 2) <= b ** tree.depth or n == 1
+    assert tree.count[0] == n and tree.is_balanced()
+    for level in range(tree.depth + 1):
+        assert tree.count[tree.nodes_at(level)].sum() == n  # every level partitions the items
+
+
+def test_ancestors_parent_children_agree():
+    tree = tree_from_order(np.arange(20), 2, 20)
+    anc = tree.ancestors(np.arange(20))
+    assert (anc[:, 0] == 0).all()
+    for level in range(1, tree.depth + 1):
+        assert np.array_equal(tree.parent(anc[:, level]), anc[:, level - 1])
+        assert all(c in tree.children(p) for c, p in zip(anc[:, level], anc[:, level - 1]))
+    for code in tree.nodes_at(2):
+        assert sorted(tree.leaves_under(code).tolist()) == sorted(np.flatnonzero((anc[:, 2] == code)).tolist())
+
+
+def test_genre_tree_keeps_genres_contiguous():
+    genre = np.random.default_rng(1).integers(0, 5, size=200)
+    order = genre_tree(genre, 2).leaf_order()
+    assert (np.diff(genre[order]) >= 0).all()
+
+
+def test_balanced_kmeans_keeps_the_tree_balanced_and_groups_clusters():
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(4, 8)) * 10
+    x = np.vstack([c + rng.normal(size=(64, 8)) for c in centres])
+    labels = balanced_kmeans(x, 2, rng)
+    assert abs((labels == 0).sum() - (labels == 1).sum()) <= 1
+    tree = kmeans_tree(x, 2, seed=0)
+    assert tree.is_balanced() and len(set(tree.leaf_code.tolist())) == len(x)
+    # at level 2 (4 nodes) each node holds one planted cluster
+    for code in tree.nodes_at(2):
+        members = tree.leaves_under(code)
+        assert len(set((members // 64).tolist())) == 1
+    odd = kmeans_tree(rng.normal(size=(77, 4)), 3, seed=1)  # branching 3 and an uneven count
+    assert odd.is_balanced()
+
+
+def test_split_sizes():
+    assert split_sizes(7, 2) == [4, 3] and split_sizes(5, 3) == [2, 2, 1]
+
+
+# ------------------------------------------------------------------ sampler
+
+
+def test_sampler_one_positive_per_level_and_never_the_positive_as_negative():
+    tree = tree_from_order(np.arange(300), 2, 300)
+    n_nodes = [len(tree.nodes_at(l)) for l in range(tree.depth + 1)]
+    negatives = negatives_per_level(tree.depth, n_nodes, 0.5)
+    assert negatives[0] == 0 and (np.diff(negatives[1:]) >= 0).all()  # growing toward the leaves
+    sampler = LayerwiseSampler(tree, negatives)
+    targets = np.random.default_rng(0).integers(0, 300, 500)
+    codes, labels, levels = sampler.sample(targets, np.random.default_rng(1))
+    anc = tree.ancestors(targets)
+    for level in range(1, tree.depth + 1):
+        cols = levels == level
+        assert (labels[:, cols].sum(1) == 1).all()  # exactly one positive per level per sample
+        assert cols.sum() == 1 + negatives[level]
+        pos = codes[:, cols][labels[:, cols] == 1]
+        assert np.array_equal(pos, anc[:, level])
+        neg = codes[:, cols][:, 1:]
+        assert not (neg == anc[:, level][:, None]).any()  # the positive is never a negative
+        assert np.isin(neg, tree.nodes_at(level)).all()  # negatives come from the same level
+    assert set(levels.tolist()) == set(range(1, tree.depth + 1))
+
+
+def test_negative_counts_follow_the_official_schedule_on_its_own_depth():
+    counts = negatives_per_level(22, [10**6] * 23, 1.0)
+    assert counts[-1] == 200 and counts[-2] == 76 and counts[1] == 1
+
+
+# ------------------------------------------------------------------ beam search
+
+
+class OracleTDM(TDM):
+    """A TDM whose scorer is a max-heap: node score = max of its leaves' (fixed) scores."""
+
+    def __init__(self, tree: Tree, item_scores: np.ndarray, beam: int):
+        self.tree, self.n_items = tree, tree.n_items
+        self.cfg = dataclasses.replace(SMALL, beam=beam)
+        self.item_scores = item_scores
+        self.device = torch.device("cpu")
+        node = np.full((len(item_scores), tree.n_codes), -np.inf)
+        node[:, tree.leaf_code] = item_scores
+        for level in range(tree.depth - 1, -1, -1):
+            codes = tree.level_codes(level)
+            node[:, codes] = node[:, tree.children(codes)].max(-1)
+        self.node_scores = node
+
+    def history_codes(self, histories):
+        return torch.arange(len(histories))[:, None]  # row index of the user, all the oracle needs
+
+    def score_nodes(self, history_codes, nodes, chunk=4096):
+        return np.take_along_axis(self.node_scores[history_codes[:, 0].numpy()], nodes, 1)
+
+
+@pytest.mark.parametrize("n, b, beam, k", [(300, 2, 10, 10), (1000, 2, 25, 20), (200, 3, 9, 5), (64, 4, 16, 16)])
+def test_beam_search_with_max_heap_scorer_equals_brute_force(n, b, beam, k):
+    rng = np.random.default_rng(n)
+    tree = tree_from_order(rng.permutation(n), b, n)
+    scores = rng.normal(size=(20, n))
+    oracle = OracleTDM(tree, scores, beam)
+    result = oracle.retrieve([np.array([], dtype=np.int64)] * 20, k, trace=True)
+    expected = np.argsort(-scores, axis=1)[:, :k]
+    assert np.array_equal(result.items, expected)
+    assert (result.n_scored <= b * beam * tree.depth + len(tree.nodes_at(tree.start_level(beam)))).all()
+
+
+def test_beam_trace_keeps_the_top_b_of_what_it_scored():
+    rng = np.random.default_rng(5)
+    tree = tree_from_order(rng.permutation(500), 2, 500)
+    oracle = OracleTDM(tree, rng.normal(size=(3, 500)), beam=8)
+    result = oracle.retrieve([np.array([1, 2, 3])] * 3, 8, trace=True)
+    for trace, n in zip(result.traces, result.n_scored):
+        assert [s.level for s in trace.steps] == list(range(tree.start_level(8), tree.depth + 1))
+        assert sum(len(s.scored) for s in trace.steps) == n == trace.scored_so_far()[-1]
+        for prev, step in zip(trace.steps, trace.steps[1:]):
+            assert set(step.scored.tolist()) <= set(tree.children(prev.kept).ravel().tolist())
+            top = step.scored[np.argsort(-step.scores, kind="stable")][: len(step.kept)]
+            if step.level < tree.depth:
+                assert set(step.kept.tolist()) == set(top.tolist())
+        assert not set(trace.items.tolist()) & {1, 2, 3}  # history items are never returned
+
+
+# ------------------------------------------------------------------ model and training
+
+
+def test_window_sizes_cover_the_history():
+    assert window_sizes((1, 1, 2, 2, 4, 4, 6, 8, 10, 12), 50) == [1, 1, 2, 2, 4, 4, 6, 8, 10, 12]
+    assert window_sizes((1, 1, 2, 2, 4, 4, 6, 8, 10, 12), 20) == [1, 1, 2, 2, 4, 4, 6]
+    assert sum(window_sizes((1, 2), 20)) == 20
+
+
+def test_attention_ignores_padding_and_shapes():
+    model = TDMScorer(31, SMALL, 20)
+    hist = torch.full((2, 20), 31)
+    hist[0, -3:] = torch.tensor([15, 16, 17])
+    hist[1, -3:] = torch.tensor([15, 16, 17])
+    hist[1, :5] = 31  # same content, padding elsewhere
+    nodes = torch.tensor([[1, 2, 3], [1, 2, 3]])
+    out = model(hist, nodes)
+    assert out.shape == (2, 3) and torch.allclose(out[0], out[1])
+
+
+def test_carrying_embeddings_to_a_new_tree_keeps_item_vectors():
+    old_tree = tree_from_order(np.arange(50), 2, 50)
+    new_tree = tree_from_order(np.random.default_rng(0).permutation(50), 2, 50)
+    old, new = TDMScorer(old_tree.n_codes, SMALL, 20), TDMScorer(new_tree.n_codes, SMALL, 20)
+    _carry_embeddings(old, old_tree, new, new_tree)
+    assert torch.allclose(old.embedding.weight[old_tree.leaf_code], new.embedding.weight[new_tree.leaf_code])
+    root_mean = old.embedding.weight[old_tree.leaf_code].mean(0)
+    assert torch.allclose(new.embedding.weight[0], root_mean, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def small_tdm(synthetic):
+    return train_tdm(synthetic, SMALL, seed=0)
+
+
+def test_training_learns_and_rounds_are_reported(small_tdm, synthetic):
+    phases = small_tdm.log["phases"]
+    assert len(phases) == 2 and phases[0]["losses"][-1] < phases[0]["losses"][0]
+    rounds = small_tdm.log["rounds"]
+    assert [r["tree"] for r in rounds] == ["genre", "learned 1"]
+    assert "right_after_reclustering" in rounds[1]
+    report = evaluate(small_tdm, synthetic)
+    assert report["recall@50"] > evaluate(Popularity(synthetic), synthetic)["recall@50"]
+    assert report["scored_per_user"] <= 2 * SMALL.beam * small_tdm.tree.depth
+    narrow = small_tdm.retrieve(synthetic.test.inputs, 10, beam=10)
+    assert narrow.n_scored.mean() < 0.75 * synthetic.n_items  # a narrow beam scores a fraction of the items
+
+
+def test_artifact_roundtrip_gives_identical_search(small_tdm, synthetic):
+    state, arrays = tdm_state(small_tdm)
+    payload = {"state": state, "arrays": arrays, "log": small_tdm.log}
+    restored = restore_tdm(synthetic, SMALL, payload, torch.device("cpu"))
+    held = synthetic.test
+    assert np.array_equal(restored.retrieve(held.inputs, 10).items, small_tdm.retrieve(held.inputs, 10).items)
+    first = restored.at_round(0)
+    assert first.round_index == 0 and not np.array_equal(first.tree.leaf_code, restored.tree.leaf_code)
+
+
+@pytest.mark.slow
+def test_tdm_on_ml100k_beam_reaches_its_ceiling_and_beats_popularity(trained, ml100k):
+    tdm = trained("tdm")
+    report = evaluate(tdm, ml100k)
+    floor = evaluate(Popularity(ml100k), ml100k)["recall@50"]
+    assert report["recall@50"] >= 0.9 * report["bruteforce_recall@50"]
+    assert report["recall@50"] > floor + 0.04
+    assert report["scored_per_user"] < 0.6 * ml100k.n_items
+    assert len(tdm.rounds) >= 2 and all("test_recall@50" in r.report for r in tdm.rounds)
+    curve = tdm.log["budget_curve"]
+    assert [row["beam"] for row in curve] == sorted(row["beam"] for row in curve)
+    assert curve[-1]["recall@50"] == pytest.approx(report["bruteforce_recall@50"], abs=0.02)

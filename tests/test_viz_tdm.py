@@ -1,0 +1,70 @@
+"""TDM figure builders: frames follow the trace."""
+from __future__ import annotations
+
+import numpy as np
+
+from recall_core.tdm_tree import tree_from_order
+from recall_core.viz.tdm import (KEPT_COLOUR, PRUNED, beam_search_animation, budget_curve_figure, node_labels,
+                                 positions, sample_path_figure, visible_nodes)
+from test_tdm import OracleTDM
+
+
+def make_trace(n=300, beam=6, k=5):
+    rng = np.random.default_rng(0)
+    tree = tree_from_order(rng.permutation(n), 2, n)
+    oracle = OracleTDM(tree, rng.normal(size=(1, n)), beam)
+    result = oracle.retrieve([np.array([], dtype=np.int64)], k, trace=True)
+    genres = np.eye(3, dtype=np.float32)[rng.integers(0, 3, n)]
+    labels = node_labels(tree, genres, ["A", "B", "C"], [f"movie {i}" for i in range(n)])
+    return tree, result.traces[0], labels
+
+
+def test_one_frame_per_level_plus_start_and_result():
+    tree, trace, labels = make_trace()
+    fig = beam_search_animation(tree, trace, labels, truth=trace.items[:2], lang="en")
+    assert len(fig.frames) == len(trace.steps) + 2
+    assert len(fig.layout.sliders[0].steps) == len(fig.frames)
+    assert [b.label for b in fig.layout.updatemenus[0].buttons] == ["▶ Play", "⏸ Pause"]
+
+
+def test_frames_highlight_the_traced_beam():
+    tree, trace, labels = make_trace()
+    fig = beam_search_animation(tree, trace, labels, truth=np.array([]), lang="en")
+    codes = visible_nodes(tree, np.concatenate([s.scored for s in trace.steps]), 4)
+    x, _ = positions(tree, codes)
+    for i, step in enumerate(trace.steps, start=1):
+        current = fig.frames[i].data[1]
+        assert len(current.x) == len(step.scored)
+        ringed = np.array(current.marker.line.width) > 0
+        assert ringed.sum() == len(step.kept)  # the kept beam is ringed
+        assert np.allclose(sorted(np.array(current.x)[ringed]), sorted(positions(tree, step.kept)[0]))
+        # in the next frame the kept nodes turn orange and the rest of this level grey
+        colours = np.array(fig.frames[i + 1].data[0].marker.color)
+        index = {c: j for j, c in enumerate(codes.tolist())}
+        assert all(colours[index[c]] == KEPT_COLOUR for c in step.kept)
+        pruned = set(step.scored.tolist()) - set(step.kept.tolist())
+        assert all(colours[index[c]] == PRUNED for c in pruned)
+    final = fig.frames[-1].data[2]
+    assert len(final.x) == (trace.items >= 0).sum()
+
+
+def test_explanations_count_scored_nodes():
+    tree, trace, labels = make_trace()
+    fig = beam_search_animation(tree, trace, labels, truth=np.array([]), lang="en")
+    last = fig.frames[-2].layout.annotations[0].text
+    assert str(trace.scored_so_far()[-1]) in last and str(tree.n_items) in last
+    html = fig.to_html(include_plotlyjs=True, full_html=True)
+    assert "plotly" in html.lower() and len(html) < 6_000_000
+
+
+def test_sample_path_and_budget_figures():
+    tree, trace, labels = make_trace()
+    anc = tree.ancestors(np.array([7]))[0, 1:]
+    codes = np.concatenate([anc, tree.nodes_at(3)[:2]])
+    lab = np.concatenate([np.ones(len(anc)), np.zeros(2)])
+    fig = sample_path_figure(tree, codes, lab, np.arange(len(codes)), labels, "zh")
+    assert len(fig.data[2].x) == len(anc) + 1  # root + the positive path
+    assert len(fig.data[3].x) == 2
+    curve = budget_curve_figure([{"beam": 1, "scored_per_user": 10, "recall@50": 0.1},
+                                 {"beam": 2, "scored_per_user": 20, "recall@50": 0.2}], 0.3, "en")
+    assert list(curve.data[0].y) == [0.1, 0.2]
