@@ -15,5 +15,8 @@ pages = [
     st.Page("app_pages/home.py", title=t("nav_home"), icon=":material/home:", url_path="home", default=True),
     st.Page("app_pages/two_tower.py", title=t("nav_two_tower"), icon=":material/join_inner:", url_path="two_tower"),
     st.Page("app_pages/tdm.py", title=t("nav_tdm"), icon=":material/account_tree:", url_path="tdm"),
+    st.Page("app_pages/dr.py", title=t("nav_dr"), icon=":material/route:", url_path="dr"),
+    st.Page("app_pages/nann.py", title=t("nav_nann"), icon=":material/hub:", url_path="nann"),
+    st.Page("app_pages/compare.py", title=t("nav_compare"), icon=":material/compare_arrows:", url_path="compare"),
 ]
 st.navigation(pages).run()

@@ -13,7 +13,7 @@ with guard():
     st.caption(t("home_picture_caption"))
 
     st.subheader(t("home_pages_header"))
-    for page in ("two_tower", "tdm"):
+    for page in ("two_tower", "tdm", "dr", "nann", "compare"):
         st.markdown(f"- **{t('nav_' + page)}** — {t('home_page_' + page)}")
 
     reports, split = available_reports()

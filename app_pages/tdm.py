@@ -3,11 +3,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from recall_core.i18n import translate
 from recall_core.tdm import beam_sizes, training_example
 from recall_core.viz.tables import ranking_frame
-from recall_core.viz.tdm import beam_search_animation, budget_curve_figure, node_labels, sample_path_figure
+from recall_core.viz.curves import budget_curve_figure
+from recall_core.viz.tdm import beam_search_animation, node_labels, sample_path_figure
 from ui.state import dataset, guard, lang, require_data, require_model, t
-from ui.widgets import user_picker
+from ui.widgets import localized_choice, user_picker
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -25,13 +27,16 @@ with guard():
     history, truth = split.test.inputs[row], split.test.truths[row]
 
     c1, c2, c3 = st.columns(3)
-    round_names = [t("tdm_round_genre")] + [t("tdm_round_learned", r=r) for r in range(1, len(tdm.rounds))]
-    round_index = c1.selectbox(t("tdm_round"), range(len(tdm.rounds)), index=len(tdm.rounds) - 1,
-                               format_func=lambda r: round_names[r], key=f"tdm_round_{lang()}")
+    def round_name(r: int, language: str) -> str:
+        return translate("tdm_round_genre", language) if r == 0 else translate("tdm_round_learned", language, r=r)
+
+    round_names = [round_name(r, lang()) for r in range(len(tdm.rounds))]
+    with c1:
+        round_index = localized_choice(st.selectbox, t("tdm_round"), list(range(len(tdm.rounds))), round_name,
+                                       "tdm_round", index=len(tdm.rounds) - 1)
     model = tdm.at_round(round_index)
-    beams = beam_sizes(model.tree)
-    default_beam = min(beams, key=lambda b: abs(b - model.cfg.beam))
-    beam = c2.select_slider(t("tdm_beam"), options=beams, value=default_beam, key="tdm_beam")
+    beams = sorted(set(beam_sizes(model.tree)) | {model.cfg.beam})
+    beam = c2.select_slider(t("tdm_beam"), options=beams, value=model.cfg.beam, key="tdm_beam")
     k = c3.slider(t("top_k"), 1, 100, 50, key="tdm_k")
 
     result = model.retrieve([history], k, trace=True, beam=beam)
@@ -88,5 +93,6 @@ with guard():
     curve = tdm.log.get("budget_curve")
     if curve:
         st.subheader(t("budget_header"))
-        st.plotly_chart(budget_curve_figure(curve, tdm.rounds[-1].report.get("test_bruteforce_recall@50", 0), lang()),
+        ceiling = tdm.rounds[-1].report.get("test_bruteforce_recall@50", 0)
+        st.plotly_chart(budget_curve_figure({"TDM": curve}, {"TDM": "beam"}, {"TDM": ceiling}, lang()),
                         width="stretch", key="tdm_budget")

@@ -39,7 +39,7 @@ def normalise_config(config: dict) -> dict:
 
 
 def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {k: torch.as_tensor(np.ascontiguousarray(v)) for k, v in arrays.items()}
+    return {k: torch.from_numpy(np.array(v, copy=True)) for k, v in arrays.items()}
 
 
 def to_numpy(tensors: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:

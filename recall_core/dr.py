@@ -30,11 +30,13 @@ from torch import nn
 
 from .data import Split, history_matrix, sliding_window_samples
 from .encoders import masked_mean, mlp
-from .protocol import RetrievalResult, Retriever, pack_ranked, ranking_metrics, top_k_excluding
+from .protocol import (RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics,
+                       top_k_excluding)
 from .trace import SearchTrace, TraceStep
 from .training import Progress, fit, set_seed
 
 EPS = 1e-12
+DR_BEAMS = [1, 2, 5, 10, 25, 50, 100, 200]
 
 
 @dataclass
@@ -42,14 +44,14 @@ class DRConfig:
     depth: int = 3  # D (paper: 3)
     width: int = 10  # K (paper: 50 for MovieLens-20M's 27k items; 10^3 paths here for 1.4k items)
     paths_per_item: int = 3  # J (paper: 3)
-    beam: int = 25  # B at serving (paper: 25)
-    alpha: float = 3e-3  # penalty weight (paper: 3e-5 at MovieLens-20M scale; see README)
+    beam: int = 5  # B at serving (paper: 25 for 27k items; the budget curve shows 5 reaches the ceiling here)
+    alpha: float = 1e-2  # penalty weight (paper: 3e-5 at MovieLens-20M scale; see README)
     candidates: int = 10  # S: paths kept per training sample by beam search in the π step
     sweeps: int = 3  # greedy coordinate-descent sweeps over the items
     dim: int = 64
     code_dim: int = 16
     hidden: int = 128
-    rerank_negatives: int = 256
+    rerank_negatives: int = 0  # 0: the full softmax over all items (cheap at 1.4k items); > 0: sampled softmax
     em_rounds: int = 3  # π steps; θ is trained before each and after the last
     epochs: int = 4  # first θ step
     round_epochs: int = 3  # each later θ step
@@ -291,7 +293,8 @@ class DeepRetrieval(Retriever):
             return self.model.encode(h)
 
     def retrieve(self, histories, k, trace=False, users=None, beam: int | None = None):
-        beam = int(beam or self.cfg.beam)
+        beam = checked_size("beam", beam if beam is not None else self.cfg.beam, 1, 1 << 20)
+        k = checked_size("k", k)
         start = time.perf_counter()
         x = self.encode(histories)
         with torch.no_grad():
@@ -367,11 +370,14 @@ def train_dr(split: Split, cfg: DRConfig = DRConfig(), seed: int = 0, device=tor
         x = model.encode(hist[i])
         paths = torch.as_tensor(path_codes(state["pi"][targets_np[idx]], cfg.width, cfg.depth), device=device)
         structure = -torch.logsumexp(model.path_log_prob(x, paths), dim=1).mean()  # -Q_str (Eq. 5)
-        negatives = torch.randint(0, split.n_items, (len(idx), cfg.rerank_negatives), device=device)
-        candidates = torch.cat([targets[i][:, None], negatives], dim=1)
-        logits = model.rerank_scores(x, candidates)
-        logits[:, 1:] = logits[:, 1:].masked_fill(negatives == targets[i][:, None], -torch.inf)
-        rerank = F.cross_entropy(logits, torch.zeros(len(idx), dtype=torch.long, device=device))
+        if cfg.rerank_negatives:
+            negatives = torch.randint(0, split.n_items, (len(idx), cfg.rerank_negatives), device=device)
+            candidates = torch.cat([targets[i][:, None], negatives], dim=1)
+            logits = model.rerank_scores(x, candidates)
+            logits[:, 1:] = logits[:, 1:].masked_fill(negatives == targets[i][:, None], -torch.inf)
+            rerank = F.cross_entropy(logits, torch.zeros(len(idx), dtype=torch.long, device=device))
+        else:
+            rerank = F.cross_entropy(model.rerank_scores(x), targets[i])
         return structure + rerank
 
     def validate() -> float:
@@ -404,7 +410,11 @@ def train_dr(split: Split, cfg: DRConfig = DRConfig(), seed: int = 0, device=tor
            "train_seconds": float(sum(sum(p["seconds_per_epoch"]) for p in phases))}
     # candidates for the last θ: what the page's live π step re-runs with other alphas
     cands = path_candidates(model, hist, targets_np, split.n_items, cfg.candidates)
-    return DeepRetrieval(model, split, cfg, state["pi"], device, log, cands)
+    final = DeepRetrieval(model, split, cfg, state["pi"], device, log, cands)
+    log["budget_curve"] = budget_curve(final, split.test, "beam", DR_BEAMS)
+    brute = final.brute_force(split.test.inputs, 50).items
+    log["bruteforce_recall@50"] = ranking_metrics(brute, split.test.truths, (50,))["recall@50"]
+    return final
 
 
 def dr_state(retriever: DeepRetrieval) -> tuple[dict, dict]:
@@ -422,3 +432,28 @@ def restore_dr(split: Split, cfg: DRConfig, payload: dict, device) -> DeepRetrie
     cands = PathCandidates(a["cand_items"], a["cand_paths"], a["cand_scores"], a["cand_counts"]) \
         if "cand_items" in a else None
     return DeepRetrieval(model.to(device), split, cfg, a["pi"], device, payload["log"], cands)
+
+
+def rerun_path_step(retriever: DeepRetrieval, alpha: float, seed: int = 0) -> np.ndarray:
+    """The π step re-run on the trained model's candidates with another penalty weight."""
+    if not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+    if retriever.candidates is None:
+        raise ValueError("this model was saved without its path candidates; retrain it")
+    return assign_paths(retriever.candidates, retriever.pi, retriever.n_paths, alpha, retriever.cfg.sweeps,
+                        np.random.default_rng(seed))
+
+
+def path_genre_mix(retriever: DeepRetrieval, genres: np.ndarray) -> np.ndarray:
+    """[n_paths, n_genres] genre distribution of the movies on each path."""
+    mix = np.zeros((retriever.n_paths, genres.shape[1]))
+    np.add.at(mix, retriever.pi.ravel(), np.repeat(genres, retriever.pi.shape[1], axis=0))
+    return mix / np.maximum(mix.sum(1, keepdims=True), 1e-9)
+
+
+def multi_cluster_items(retriever: DeepRetrieval, genres: np.ndarray, n: int = 30) -> np.ndarray:
+    """Movies whose J paths carry the most different genre mixes (mean pairwise L1 distance)."""
+    mix = path_genre_mix(retriever, genres)[retriever.pi]  # [n_items, J, G]
+    J = mix.shape[1]
+    dist = sum(np.abs(mix[:, a] - mix[:, b]).sum(-1) for a in range(J) for b in range(a + 1, J))
+    return np.argsort(-dist, kind="stable")[:n]

@@ -20,6 +20,8 @@ from . import artifacts
 from .data import Split
 from .protocol import ItemCF, Popularity, Retriever
 from .training import Progress, resolve_device
+from .dr import DRConfig, dr_state, restore_dr, train_dr
+from .nann import NANNConfig, NANNPlainConfig, nann_state, restore_nann, train_nann
 from .tdm import TDMConfig, restore_tdm, tdm_state, train_tdm
 from .two_tower import TwoTowerConfig, restore_two_tower, train_two_tower, two_tower_state
 
@@ -43,6 +45,9 @@ METHODS: dict[str, MethodSpec] = {
     "item_cf": MethodSpec("item_cf", build=ItemCF),
     "two_tower": MethodSpec("two_tower", TwoTowerConfig, train_two_tower, two_tower_state, restore_two_tower),
     "tdm": MethodSpec("tdm", TDMConfig, train_tdm, tdm_state, restore_tdm),
+    "dr": MethodSpec("dr", DRConfig, train_dr, dr_state, restore_dr),
+    "nann": MethodSpec("nann", NANNConfig, train_nann, nann_state, restore_nann),
+    "nann_plain": MethodSpec("nann_plain", NANNPlainConfig, train_nann, nann_state, restore_nann),
 }
 LEARNED = [name for name, spec in METHODS.items() if spec.trainable]
 
@@ -52,6 +57,9 @@ PROFILE_ENV = "RECALL_LAB_PROFILE"
 QUICK = {
     "two_tower": dict(epochs=5),
     "tdm": dict(epochs=2, round_epochs=1, tree_rounds=1),
+    "dr": dict(epochs=3, round_epochs=2, em_rounds=1),
+    "nann": dict(epochs=4),
+    "nann_plain": dict(epochs=4),
 }
 
 
@@ -107,6 +115,7 @@ def load_or_train(split: Split, method: str, seed: int = 0, device: str | torch.
         if not retrain:
             try:
                 payload = artifacts.load(path, method=method, data_fingerprint=split.fingerprint(), config=cfg_dict)
+                say(f"[recall-lab] loaded {method} from {path}")
                 return spec.restore(split, cfg, payload, device)
             except artifacts.ArtifactError as exc:
                 if not train_if_missing:
@@ -122,4 +131,5 @@ def load_or_train(split: Split, method: str, seed: int = 0, device: str | torch.
         retriever.log = train_log
         artifacts.save(path, method=method, data_fingerprint=split.fingerprint(), config=cfg_dict, seed=seed,
                        state=state, arrays=arrays, log=train_log)
+        say(f"[recall-lab] trained {method} in {train_log['wall_seconds']:.0f} s, saved to {path}")
         return retriever

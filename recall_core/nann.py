@@ -30,12 +30,16 @@ from torch import nn
 from .data import Split, history_matrix, sliding_window_samples
 from .encoders import ItemFeatures, mlp
 from .hnsw_graph import HnswGraph, build_index, classic_search, export_graph
-from .protocol import RetrievalResult, Retriever, pack_ranked, ranking_metrics
+from .protocol import RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics
 from .trace import SearchTrace, TraceStep
 from .training import Progress, fit, set_seed
 
 N_LENGTH_BUCKETS = 8
 N_YEAR_BUCKETS = 8
+
+
+NANN_EF0 = [50, 75, 100, 150, 200, 300, 500]  # the budget curve sweeps layer 0's ef ...
+CURVE_STEPS = 8  # ... with enough steps T that the width, not T, is what limits the search
 
 
 @dataclass
@@ -154,12 +158,16 @@ def beam_search_layer(graph: HnswGraph, level: int, entry: np.ndarray, entry_sco
     candidates = w_ids
     spent = 0
     for step in range(steps):
-        neighbours = np.unique(np.concatenate([graph.neighbours(c, level) for c in candidates])) \
-            if len(candidates) else np.zeros(0, dtype=np.int64)
-        fresh = np.array([n for n in neighbours.tolist() if n not in visited], dtype=np.int64)
+        expanded = candidates
+        lists = [graph.neighbours(c, level) for c in expanded]
+        reached = np.concatenate(lists) if lists else np.zeros(0, dtype=np.int64)
+        source = np.repeat(expanded, [len(x) for x in lists]) if lists else np.zeros(0, dtype=np.int64)
+        fresh_mask = np.array([n not in visited for n in reached.tolist()], dtype=bool)
+        fresh, first = np.unique(reached[fresh_mask], return_index=True)
+        parents = source[fresh_mask][first]
         if not len(fresh):
             if record is not None:
-                record.append((level, step, fresh, np.zeros(0, dtype=np.float32), w_ids.copy(), candidates.copy()))
+                record.append((level, step, fresh, np.zeros(0, dtype=np.float32), w_ids.copy(), fresh, expanded, parents))
             break
         visited.update(fresh.tolist())
         fresh_scores = score(fresh)
@@ -172,7 +180,8 @@ def beam_search_layer(graph: HnswGraph, level: int, entry: np.ndarray, entry_sco
         new_w = pool_ids[top]
         candidates = new_w[np.isin(new_w, fresh)]  # the new entries of W
         if record is not None:
-            record.append((level, step, fresh, fresh_scores.astype(np.float32), new_w.copy(), candidates.copy()))
+            record.append((level, step, fresh, fresh_scores.astype(np.float32), new_w.copy(), candidates.copy(),
+                           expanded, parents))
         w_ids, w_scores = new_w, pool_scores[top]
         if not len(candidates):
             break
@@ -187,6 +196,7 @@ class NANN(Retriever):
         self.model, self.split, self.cfg, self.device, self.log = model.eval(), split, cfg, device, log or {}
         self.n_items = split.n_items
         self.variant = variant
+        self.method = "nann" if variant == "adversarial" else "nann_plain"
         with torch.no_grad():
             self.item_vecs_t = model.item_vectors(torch.arange(split.n_items, device=device))
         self.item_vecs = self.item_vecs_t.float().cpu().numpy()
@@ -211,13 +221,19 @@ class NANN(Retriever):
         return score
 
     def retrieve(self, histories, k, trace=False, users=None, ef: tuple[int, ...] | None = None,
-                 steps: tuple[int, ...] | None = None):
-        """Beam retrieval over the HNSW layers with the model as the score (Algorithm 1)."""
+                 steps: tuple[int, ...] | None = None, ef0: int | None = None, steps0: int | None = None):
+        """Beam retrieval over the HNSW layers with the model as the score (Algorithm 1).
+        ``ef0`` / ``steps0`` override layer 0's ef and T only (the knobs of the budget curve)."""
         start = time.perf_counter()
         state = self._states(histories, users)
         n_layers = self.graph.max_level + 1
         efs = layer_schedule(ef or self.cfg.ef, n_layers)
         ts = layer_schedule(steps or self.cfg.steps, n_layers)
+        k = checked_size("k", k)
+        efs = [checked_size("ef", e, 1, 1 << 20) for e in efs]
+        ts = [checked_size("steps", x, 1, 10_000) for x in ts]
+        efs[-1] = checked_size("ef0", ef0, 1, 1 << 20) if ef0 is not None else efs[-1]
+        ts[-1] = checked_size("steps0", steps0, 1, 10_000) if steps0 is not None else ts[-1]
         efs[-1] = max(efs[-1], k)
         rows, n_scored, traces = [], [], []
         for u, history in enumerate(histories):
@@ -251,7 +267,8 @@ class NANN(Retriever):
 
     def _trace(self, record, items, scores, n_scored, efs, ts) -> SearchTrace:
         steps = [TraceStep(f"layer {level} · step {step + 1}", level, fresh, fresh_scores, w,
-                           info={"new_in_w": c}) for level, step, fresh, fresh_scores, w, c in record]
+                           info={"new_in_w": c, "expanded": expanded, "parents": parents})
+                 for level, step, fresh, fresh_scores, w, c, expanded, parents in record]
         return SearchTrace(self.method, steps, items, scores, int(n_scored),
                            info={"entry_point": int(self.graph.entry_point), "ef": efs, "steps": ts,
                                  "max_level": int(self.graph.max_level)})
@@ -263,7 +280,7 @@ class NANN(Retriever):
         for u, h in enumerate(histories):
             scores[u, np.asarray(h, dtype=np.int64)] = -np.inf
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        rows = [(o, s[o]) for o, s in zip(order, scores)]
+        rows = [(o[np.isfinite(s[o])], s[o][np.isfinite(s[o])]) for o, s in zip(order, scores)]
         items, top = pack_ranked(rows, k)
         return RetrievalResult(items, top, np.full(len(histories), self.n_items),
                                extras={"search_seconds": time.perf_counter() - start})
@@ -342,7 +359,19 @@ def train_nann(split: Split, cfg: NANNConfig = NANNConfig(), seed: int = 0, devi
 
     log = fit(model, loss_of_batch, len(samples), epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, rng=rng,
               validate=validate, progress=progress, label="NANN" + (" (adversarial)" if cfg.adversarial else ""))
-    return NANN(model, split, cfg, device, log.as_dict(), "adversarial" if cfg.adversarial else "plain")
+    final = NANN(model, split, cfg, device, log.as_dict(), "adversarial" if cfg.adversarial else "plain")
+    final.log["budget_curve"] = [dict(row, steps0=CURVE_STEPS) for row in budget_curve(
+        final, split.test, "ef0", NANN_EF0, steps0=CURVE_STEPS)]
+    brute = final.brute_force(split.test.inputs, 50, users=split.test.users).items
+    final.log["bruteforce_recall@50"] = ranking_metrics(brute, split.test.truths, (50,))["recall@50"]
+    return final
+
+
+@dataclass
+class NANNPlainConfig(NANNConfig):
+    """The same scorer trained without the adversarial term (the paper's Table 3 ablation)."""
+
+    adversarial: bool = False
 
 
 def nann_state(retriever: NANN) -> tuple[dict, dict]:
@@ -353,3 +382,24 @@ def restore_nann(split: Split, cfg: NANNConfig, payload: dict, device) -> NANN:
     model = NANNScorer(split, cfg)
     model.load_state_dict(payload["state"])
     return NANN(model.to(device), split, cfg, device, payload["log"], "adversarial" if cfg.adversarial else "plain")
+
+
+def hops_from(graph: HnswGraph, sources: np.ndarray, targets: np.ndarray, level: int = 0, limit: int = 8) -> dict:
+    """Breadth-first hop distance on one layer from a set of nodes to each target (None beyond ``limit``)."""
+    want = set(np.asarray(targets).tolist())
+    found: dict[int, int | None] = {t: 0 for t in want & set(np.asarray(sources).tolist())}
+    seen = set(np.asarray(sources).tolist())
+    frontier = list(seen)
+    for hop in range(1, limit + 1):
+        if len(found) == len(want) or not frontier:
+            break
+        nxt = []
+        for node in frontier:
+            for n in graph.neighbours(node, level).tolist():
+                if n not in seen:
+                    seen.add(n)
+                    nxt.append(n)
+                    if n in want and n not in found:
+                        found[n] = hop
+        frontier = nxt
+    return {t: found.get(t) for t in want}

@@ -51,6 +51,18 @@ class Retriever(abc.ABC):
         return {}
 
 
+def checked_size(name: str, value, low: int = 1, high: int | None = None) -> int:
+    """A search knob (k, beam, ef, steps) as an int within bounds, or one clear ValueError."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, got {value!r}") from None
+    if number != value or number < low or (high is not None and number > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return number
+
+
 def exclusion_mask(histories: list[np.ndarray], n_items: int) -> torch.Tensor:
     """Boolean [n_users, n_items], True where the item is in the user's history."""
     mask = torch.zeros(len(histories), n_items, dtype=torch.bool)
@@ -144,6 +156,17 @@ def evaluate(retriever: Retriever, split: Split, ks=(10, 50), held: HeldOut | No
     report["ms_per_user"] = 1000.0 * (searched if np.isfinite(searched) else elapsed) / max(len(held), 1)
     report.update(retriever.extra_metrics(held, k))
     return report
+
+
+def budget_curve(retriever: Retriever, held: HeldOut, knob: str, values: list, k: int = 50, **fixed) -> list[dict]:
+    """recall@k and model evaluations per user as one search knob varies (beam size, ef, ...)."""
+    rows = []
+    for value in values:
+        result = retriever.retrieve(held.inputs, k, users=held.users, **fixed, **{knob: value})
+        rows.append({knob: value if not isinstance(value, np.generic) else value.item(),
+                     "scored_per_user": float(result.n_scored.mean()),
+                     f"recall@{k}": ranking_metrics(result.items, held.truths, (k,))[f"recall@{k}"]})
+    return rows
 
 
 # --------------------------------------------------------------------------- baselines

@@ -27,7 +27,7 @@ from torch import nn
 
 from .data import Split, history_matrix, sliding_window_samples
 from .encoders import mlp
-from .protocol import RetrievalResult, Retriever, pack_ranked, ranking_metrics
+from .protocol import RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics
 from .tdm_tree import Tree, depth_for, genre_tree, kmeans_tree
 from .trace import SearchTrace, TraceStep
 from .training import Progress, TrainLog, fit, set_seed
@@ -248,7 +248,8 @@ class TDM(Retriever):
     # ------------------------------------------------------------ retrieval
     def retrieve(self, histories, k, trace=False, users=None, beam: int | None = None):
         """Layer-wise beam search (KDD'18 Algorithm 1), vectorised over users."""
-        beam = int(beam or self.cfg.beam)
+        beam = checked_size("beam", beam if beam is not None else self.cfg.beam, 1, 1 << 20)
+        k = checked_size("k", k)
         start = time.perf_counter()
         tree, n_users = self.tree, len(histories)
         hist = self.history_codes(histories)
@@ -406,7 +407,7 @@ def train_tdm(split: Split, cfg: TDMConfig = TDMConfig(), seed: int = 0, device=
     log = {"phases": logs, "train_seconds": float(sum(sum(p["seconds_per_epoch"]) for p in logs)),
            "rounds": [r.report for r in rounds]}
     final = TDM(split, cfg, rounds, device, log)
-    log["budget_curve"] = budget_curve(final, split.test)
+    log["budget_curve"] = budget_curve(final, split.test, "beam", beam_sizes(final.tree))
     return final
 
 
@@ -436,16 +437,6 @@ def beam_sizes(tree: Tree) -> list[int]:
     while sizes[-1] * 2 < full:
         sizes.append(sizes[-1] * 2)
     return sizes + [full]
-
-
-def budget_curve(retriever: TDM, held, beams: list[int] | None = None, k: int = 50) -> list[dict]:
-    """recall@k and nodes scored per user for each beam size (the index's cost/quality trade-off)."""
-    rows = []
-    for beam in beams or beam_sizes(retriever.tree):
-        result = retriever.retrieve(held.inputs, k, beam=beam)
-        rows.append({"beam": int(beam), "scored_per_user": float(result.n_scored.mean()),
-                     f"recall@{k}": ranking_metrics(result.items, held.truths, (k,))[f"recall@{k}"]})
-    return rows
 
 
 def training_example(retriever: TDM, target: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

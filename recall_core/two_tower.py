@@ -23,7 +23,8 @@ from torch import nn
 from .data import Split, history_matrix, sliding_window_samples
 from .encoders import ItemFeatures, ProfileEmbedding, masked_mean, mlp
 from .hnsw_graph import build_index, classic_search, export_graph
-from .protocol import RetrievalResult, Retriever, hit_matrix, pack_ranked, ranking_metrics, top_k_excluding
+from .protocol import (RetrievalResult, Retriever, checked_size, hit_matrix, pack_ranked, ranking_metrics,
+                       top_k_excluding)
 from .trace import SearchTrace, TraceStep
 from .training import Progress, fit, set_seed
 
@@ -108,8 +109,9 @@ class TwoTower(Retriever):
 
     def retrieve(self, histories, k, trace=False, users=None, ef: int | None = None):
         """hnswlib ANN ('ip' space) over item vectors, history items filtered out in the search."""
+        k = checked_size("k", k)
+        ef = max(checked_size("ef", ef if ef is not None else self.cfg.hnsw_ef, 1, 1 << 20), k)
         queries = self.user_vectors(histories, users)
-        ef = max(ef or self.cfg.hnsw_ef, k)
         rows, n_scored, elapsed = [], [], 0.0
         for query, history in zip(queries, histories):
             start = time.perf_counter()

@@ -54,20 +54,33 @@ def streamlit_server(data_root: Path, extra_env: dict | None = None):
         log.close()
 
 
-def wait_until_idle(page, timeout_s: float = 180, quiet_s: float = 1.5) -> None:
-    """Wait until the app shows no running indicator and no spinner for ``quiet_s`` in a row."""
-    page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=timeout_s * 1000)
-    busy = "[data-testid='stStatusWidgetRunningIcon'], [data-testid='stStatusWidget'], [data-testid='stSpinner']"
-    deadline, quiet_since = time.time() + timeout_s, None
+APP_STATE = "() => { const e = document.querySelector('[data-testid=stApp]'); " \
+            "return e ? [e.getAttribute('data-test-script-state'), e.getAttribute('data-test-connection-state')] : [] }"
+
+
+def wait_until_idle(page, timeout_s: float = 180, quiet_s: float = 1.0, expect_run: bool = True) -> None:
+    """Wait for the script run to finish: stApp's data-test-script-state is 'notRunning' and no
+    spinner shows, continuously for ``quiet_s``.  With ``expect_run`` (after a click), first give
+    the rerun up to 3 s to start, so an old 'notRunning' is not mistaken for the end."""
+    deadline = time.time() + timeout_s
+    if expect_run:
+        start = time.time()
+        while time.time() - start < 3 and (page.evaluate(APP_STATE) or [None])[0] != "running":
+            time.sleep(0.1)
+    quiet_since = None
     while time.time() < deadline:
-        if page.locator(busy).count():
+        state = page.evaluate(APP_STATE)
+        busy = not state or state[0] != "notRunning" or state[1] != "CONNECTED" or \
+            page.locator("[data-testid='stSpinner']").count() > 0
+        if busy:
             quiet_since = None
         elif quiet_since is None:
             quiet_since = time.time()
         elif time.time() - quiet_since >= quiet_s:
-            break
-        time.sleep(0.2)
-    time.sleep(0.5)
+            time.sleep(0.5)  # let Plotly finish drawing
+            return
+        time.sleep(0.15)
+    raise TimeoutError("the app did not finish its run in time")
 
 
 def screenshot(page, name: str) -> Path:

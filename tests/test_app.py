@@ -146,3 +146,50 @@ def test_tdm_page_for_every_test_user(trained, ml100k, clear_caches):
         fig = beam_search_animation(tdm.tree, trace, labels, truth, "en")
         assert len(fig.frames) == len(trace.steps) + 2
     assert all(t.items[0] >= 0 for t in result.traces)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_dr_page(trained, ml100k, lang, clear_caches):
+    trained("dr")
+    at = fresh_app(lang).run()
+    at.switch_page("app_pages/dr.py").run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) >= 3  # lattice, path sizes, beam animation (+ budget curve)
+    assert at.get("download_button")
+    at.select_slider(key="dr_alpha").set_value(0.01).run()
+    at.select_slider(key="dr_beam").set_value(5).run()
+    at.selectbox(key="dr_movie").set_value(0).run()
+    assert_clean(at)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_nann_page(trained, ml100k, lang, clear_caches):
+    trained("nann")
+    trained("nann_plain")
+    at = fresh_app(lang).run()
+    at.switch_page("app_pages/nann.py").run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) >= 2  # the search animation and the layer map (+ budget curve)
+    at.select_slider(key="nann_ef0").set_value(100).run()
+    at.slider(key="nann_steps0").set_value(4).run()
+    at.toggle(key="nann_compare").set_value(False).run()
+    at.radio(key=f"nann_layer_{lang}").set_value(0).run()
+    assert_clean(at)
+    at.radio(key=f"nann_variant_{lang}").set_value("nann_plain").run()
+    assert_clean(at)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_compare_page(trained, ml100k, lang, clear_caches):
+    for method in ("two_tower", "tdm", "dr", "nann"):
+        trained(method)
+    at = fresh_app(lang).run()
+    at.switch_page("app_pages/compare.py").run()
+    assert_clean(at)
+    assert len(at.dataframe) >= 5  # the table and four ranked lists
+    at.slider(key="cmp_k").set_value(50).run()
+    at.selectbox(key=f"user_{lang}").set_value(7).run()
+    assert_clean(at)

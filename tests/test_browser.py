@@ -1,15 +1,25 @@
-"""Real browser: Debian's Chromium driven by Playwright against `streamlit run app.py` on loopback."""
+"""Real browser: Debian's Chromium driven by Playwright against `streamlit run app.py` on loopback.
+
+Every page loads in both languages without an exception box; the main controls work; the
+animations advance when played; screenshots land in test-output/screenshots/ and the
+per-page figures (payload bytes, time to first render) in test-output/browser-figures.json.
+"""
 from __future__ import annotations
 
+import json
 import os
+import time
 
 import pytest
 
-from browser import CHROMIUM, CHROMIUM_ARGS, screenshot, streamlit_server, wait_until_idle
+from browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS, screenshot, streamlit_server, wait_until_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PAGES = [("home", "召回实验室", "Recall Lab"), ("two_tower", "双塔基线", "Two-tower baseline")]
+PAGES = [("home", "召回实验室", "Recall Lab"), ("two_tower", "双塔基线", "Two-tower baseline"),
+         ("tdm", "TDM", "TDM"), ("dr", "Deep Retrieval", "Deep Retrieval"), ("nann", "NANN", "NANN"),
+         ("compare", "并排比较", "Side by side")]
+FIGURES: dict[str, dict] = {}
 
 
 @pytest.fixture(scope="module")
@@ -25,26 +35,129 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS.parent / "browser-figures.json").write_text(json.dumps(FIGURES, indent=1))
 
 
 @pytest.fixture(scope="module")
 def server(data_root, trained):
-    trained("two_tower")
+    for method in ("two_tower", "tdm", "dr", "nann", "nann_plain"):
+        trained(method)
     with streamlit_server(data_root) as (url, proc):
         yield url
 
 
+def open_page(browser, url: str, slug: str):
+    """Open a page, count the bytes the server sends over the websocket, time the first render."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    received = {"bytes": 0}
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: received.__setitem__(
+        "bytes", received["bytes"] + len(payload if isinstance(payload, (bytes, str)) else b""))))
+    start = time.perf_counter()
+    page.goto(f"{url}/{'' if slug == 'home' else slug}")
+    wait_until_idle(page, quiet_s=1.0)
+    return page, received, time.perf_counter() - start
+
+
+def no_exception(page) -> bool:
+    return page.locator("[data-testid='stException']").count() == 0
+
+
 @pytest.mark.parametrize("slug, zh, en", PAGES)
 def test_page_loads_in_both_languages(browser, server, slug, zh, en):
-    page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(f"{server}/{slug if slug != 'home' else ''}")
-    wait_until_idle(page)
-    assert page.locator("[data-testid='stException']").count() == 0
+    page, received, seconds = open_page(browser, server, slug)
+    assert no_exception(page)
     assert zh in page.locator("h1").first.inner_text()
     screenshot(page, f"{slug}-zh")
+    FIGURES[slug] = {"first_render_seconds": round(seconds, 2), "websocket_bytes": received["bytes"]}
     page.get_by_text("English", exact=True).click()
     wait_until_idle(page)
     assert en in page.locator("h1").first.inner_text()
-    assert page.locator("[data-testid='stException']").count() == 0
+    assert no_exception(page)
     screenshot(page, f"{slug}-en")
+    page.close()
+    assert received["bytes"] < 8_000_000  # the page's payload stays small (figures report the exact size)
+
+
+def plotly_step_label(page, index: int = 0) -> str:
+    """The 'Step: …' text of the index-th Plotly animation slider on the page."""
+    # Plotly draws the current value as the first label of the slider group
+    return page.locator("g.slider-container").nth(index).locator("text.slider-label").first.text_content() or ""
+
+
+def play_and_check_frames_advance(page, index: int = 0) -> None:
+    before = plotly_step_label(page, index)
+    page.locator("g.updatemenu-button").filter(has_text="Play").nth(index).click()
+    deadline = time.time() + 15
+    while time.time() < deadline and plotly_step_label(page, index) == before:
+        time.sleep(0.2)
+    assert plotly_step_label(page, index) != before, "the animation did not advance"
+
+
+def english(browser, server, slug):
+    page, _, _ = open_page(browser, server, slug)
+    page.get_by_text("English", exact=True).click()
+    wait_until_idle(page)
+    return page
+
+
+def choose_option(page, label: str, option_index: int) -> None:
+    """Open a Streamlit selectbox by its label and pick the n-th option."""
+    box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first
+    box.locator("[role='combobox']").click()
+    page.locator("[role='option']").nth(option_index).click()
+    wait_until_idle(page)
+
+
+def nudge_slider(page, label: str, presses: int, key: str = "ArrowRight") -> None:
+    slider = page.locator("[data-testid='stSlider']").filter(has_text=label).first
+    slider.locator("input[type='range']").first.focus()
+    for _ in range(presses):
+        page.keyboard.press(key)
+    wait_until_idle(page)
+
+
+def test_tdm_controls_and_animation(browser, server):
+    page = english(browser, server, "tdm")
+    choose_option(page, "Pick a test user", 4)
+    nudge_slider(page, "Beam size B", 2, "ArrowLeft")
+    assert no_exception(page)
+    play_and_check_frames_advance(page)
+    time.sleep(3)
+    screenshot(page, "tdm-playing")
+    assert no_exception(page)
+    page.close()
+
+
+def test_dr_controls_and_animation(browser, server):
+    page = english(browser, server, "dr")
+    nudge_slider(page, "Penalty weight", 3)
+    nudge_slider(page, "Beam size B", 1)
+    assert no_exception(page)
+    play_and_check_frames_advance(page)
+    time.sleep(3)
+    screenshot(page, "dr-playing")
+    page.close()
+
+
+def test_nann_controls_and_animation(browser, server):
+    page = english(browser, server, "nann")
+    nudge_slider(page, "Layer-0 width ef", 2)
+    nudge_slider(page, "Layer-0 steps T", 1)
+    assert no_exception(page)
+    play_and_check_frames_advance(page)
+    time.sleep(4)
+    screenshot(page, "nann-playing")
+    page.get_by_text("without the adversarial term", exact=False).first.click()
+    wait_until_idle(page)
+    assert no_exception(page)
+    page.close()
+
+
+def test_two_tower_user_and_k(browser, server):
+    page = english(browser, server, "two_tower")
+    choose_option(page, "Pick a test user", 10)
+    nudge_slider(page, "K (items returned)", 5)
+    assert no_exception(page)
+    screenshot(page, "two_tower-user10")
     page.close()

@@ -133,3 +133,19 @@ def test_dr_artifact_roundtrip(small_dr, synthetic):
     held = synthetic.test
     assert np.array_equal(restored.retrieve(held.inputs, 10).items, small_dr.retrieve(held.inputs, 10).items)
     assert restored.candidates is not None and len(restored.candidates.items) == len(small_dr.candidates.items)
+
+
+@pytest.mark.slow
+def test_dr_on_ml100k(trained, ml100k):
+    from recall_core.dr import rerun_path_step
+
+    dr = trained("dr")
+    report = evaluate(dr, ml100k)
+    floor = evaluate(Popularity(ml100k), ml100k)["recall@50"]
+    assert report["recall@50"] >= 0.9 * report["bruteforce_recall@50"]
+    assert report["recall@50"] > floor + 0.04
+    # the penalty at work: without it the same candidates collapse onto far fewer, far larger paths
+    free = path_size_stats(rerun_path_step(dr, 0.0), dr.n_paths)
+    assert free["largest_path"] > 3 * report["paths_largest_path"]
+    assert free["non_empty_paths"] < report["paths_non_empty_paths"]
+    assert [row["beam"] for row in dr.log["budget_curve"]] == sorted(row["beam"] for row in dr.log["budget_curve"])

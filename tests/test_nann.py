@@ -73,6 +73,8 @@ def test_algorithm_2_expands_all_new_entries_of_w_in_one_batch():
     assert batches == [[1, 5], [2, 4], [3]]
     assert spent == 5 and sorted(w.tolist()) == [2, 5]
     assert [sorted(r[5].tolist()) for r in record] == [[1, 5], [2], []]
+    assert [sorted(r[6].tolist()) for r in record] == [[0], [1, 5], [2]]  # what each step expanded
+    assert record[1][7].tolist() == [1, 5]  # 2 was reached from 1, 4 from 5
 
 
 def test_layer_schedule_aligns_to_layer_zero():
@@ -128,3 +130,16 @@ def test_nann_artifact_roundtrip(small_nann, synthetic):
     held = synthetic.test
     assert np.array_equal(restored.retrieve(held.inputs, 10, users=held.users).items,
                           small_nann.retrieve(held.inputs, 10, users=held.users).items)
+
+
+@pytest.mark.slow
+def test_nann_on_ml100k(trained, ml100k):
+    nann = trained("nann")
+    report = evaluate(nann, ml100k)
+    floor = evaluate(Popularity(ml100k), ml100k)["recall@50"]
+    assert report["bruteforce_recall@50"] > floor + 0.04
+    assert report["recall@50"] >= 0.8 * report["bruteforce_recall@50"]  # the full profile reaches ~1.0
+    assert report["scored_per_user"] < ml100k.n_items
+    assert report["graph_layers"] >= 2
+    curve = nann.log["budget_curve"]
+    assert curve[-1]["scored_per_user"] >= curve[0]["scored_per_user"]

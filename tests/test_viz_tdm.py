@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from recall_core.tdm_tree import tree_from_order
-from recall_core.viz.tdm import (KEPT_COLOUR, PRUNED, beam_search_animation, budget_curve_figure, node_labels,
-                                 positions, sample_path_figure, visible_nodes)
+from recall_core.viz.curves import budget_curve_figure
+from recall_core.viz.tdm import (KEPT_COLOUR, PRUNED, beam_search_animation, node_labels, positions,
+                                 sample_path_figure, visible_nodes)
 from test_tdm import OracleTDM
 
 
@@ -65,6 +66,6 @@ def test_sample_path_and_budget_figures():
     fig = sample_path_figure(tree, codes, lab, np.arange(len(codes)), labels, "zh")
     assert len(fig.data[2].x) == len(anc) + 1  # root + the positive path
     assert len(fig.data[3].x) == 2
-    curve = budget_curve_figure([{"beam": 1, "scored_per_user": 10, "recall@50": 0.1},
-                                 {"beam": 2, "scored_per_user": 20, "recall@50": 0.2}], 0.3, "en")
-    assert list(curve.data[0].y) == [0.1, 0.2]
+    rows = [{"beam": 1, "scored_per_user": 10, "recall@50": 0.1}, {"beam": 2, "scored_per_user": 20, "recall@50": 0.2}]
+    curve = budget_curve_figure({"TDM": rows}, {"TDM": "beam"}, {"TDM": 0.3}, "en")
+    assert list(curve.data[0].y) == [0.1, 0.2] and list(curve.data[0].text) == ["beam=1", "beam=2"]

@@ -10,21 +10,42 @@ from recall_core.viz.tables import history_frame
 from .state import lang, t
 
 
+def localized_choice(widget, label: str, options: list, format_func, key: str, index: int = 0, **kwargs):
+    """A selectbox / radio whose option labels are translated.
+
+    One widget per language (``key_zh`` / ``key_en``): Streamlit keeps a widget's labels by key, so a
+    language switch would otherwise show stale labels.  The chosen option survives the switch, and
+    ``format_func(option, lang)`` gets the language explicitly, since Streamlit may call it outside
+    the script run.
+    """
+    current = lang()
+    remembered = st.session_state.get(f"{key}__value", options[index] if options else None)
+    position = options.index(remembered) if remembered in options else index
+    value = widget(label, options, index=position, format_func=lambda o: format_func(o, current),
+                   key=f"{key}_{current}", **kwargs)
+    st.session_state[f"{key}__value"] = value
+    return value
+
+
 def user_picker(split: Split, key: str = "user") -> int:
     """Select a test user; returns the row in ``split.test`` and shows the input history."""
     test = split.test
-    current = lang()  # fixed now: format_func may be called outside this script run
 
-    def label(row: int) -> str:
+    def label(row: int, current: str) -> str:
         user = int(test.users[row])
         profile = " / ".join(split.user_profile(user).values()) or "—"
         return translate("user_label", current, raw=int(split.raw_users[user]), n=len(test.inputs[row]),
                          profile=profile)
 
-    # one widget per language (labels are translated); the chosen row survives a language switch
-    remembered = min(st.session_state.get(f"{key}_row", 0), len(test) - 1)
-    row = st.selectbox(t("pick_user"), range(len(test)), index=remembered, format_func=label, key=f"{key}_{current}")
-    st.session_state[f"{key}_row"] = row
+    wanted = st.query_params.get("user")  # a deep link: ?user=<MovieLens user id>
+    if wanted is not None and f"{key}__linked" not in st.session_state:
+        st.session_state[f"{key}__linked"] = True
+        rows = {int(split.raw_users[u]): r for r, u in enumerate(test.users)}
+        if wanted.strip().lstrip("-").isdigit() and int(wanted) in rows:
+            st.session_state[f"{key}__value"] = rows[int(wanted)]
+        else:
+            st.warning(t("unknown_user", user=wanted[:40], n=len(test)))
+    row = localized_choice(st.selectbox, t("pick_user"), list(range(len(test))), label, key)
     with st.expander(t("history_header") + f" · {len(test.inputs[row])}", expanded=False):
         st.dataframe(history_frame(split.catalogue, test.inputs[row][::-1], lang()), hide_index=True,
                      width="stretch", height=240)

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from ..i18n import translate
 from ..tdm_tree import Tree
 from ..trace import SearchTrace
-from .common import HIT_COLOUR, KEPT_COLOUR, MISS_COLOUR, MUTED, base_layout
+from .common import HIT_COLOUR, KEPT_COLOUR, MISS_COLOUR, animation_controls, base_layout, note_box
 
 UNREACHED = "#e6e6e6"
 PRUNED = "#9e9e9e"
@@ -148,7 +148,7 @@ def beam_search_animation(tree: Tree, trace: SearchTrace, labels: list[str], tru
                                          size=12, symbol="star")),
             ],
             traces=[1, 2, 3],
-            layout=dict(annotations=[_note(explanation(min(f, len(trace.steps) + 1)))]),
+            layout=dict(annotations=[note_box(explanation(min(f, len(trace.steps) + 1)))]),
         ))
     colour0, scores0, _ = frame_state(0)
     fig = go.Figure(
@@ -165,38 +165,14 @@ def beam_search_animation(tree: Tree, trace: SearchTrace, labels: list[str], tru
         frames=frames,
     )
     slider_labels = ["start"] + [s.stage.replace("level", "L") for s in trace.steps] + ["top-K"]
-    _animation_controls(fig, slider_labels, lang)
-    fig.update_layout(annotations=[_note(explanation(0))])
+    animation_controls(fig, slider_labels, lang)
+    fig.update_layout(annotations=[note_box(explanation(0))])
     fig.update_xaxes(visible=False, range=[-0.02, 1.02])
     fig.update_yaxes(visible=False, range=[-tree.depth - 0.6, 0.6])
     base_layout(fig, height=height)
     fig.update_layout(margin=dict(l=10, r=10, t=90, b=80), showlegend=True,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
     return fig
-
-
-def _note(text: str) -> dict:
-    return dict(text=text, xref="paper", yref="paper", x=0.0, y=1.12, xanchor="left", yanchor="bottom",
-                showarrow=False, align="left", font=dict(size=13), bgcolor="rgba(255,255,255,0.9)",
-                bordercolor="#cccccc", borderwidth=1, borderpad=6)
-
-
-def _animation_controls(fig: go.Figure, labels: list[str], lang: str, duration: int = 900) -> None:
-    """Play / Pause buttons and a step slider (the frames are named 0..n-1)."""
-    play = dict(label=translate("anim_play", lang), method="animate",
-                args=[None, dict(frame=dict(duration=duration, redraw=True), fromcurrent=True,
-                                 transition=dict(duration=0))])
-    pause = dict(label=translate("anim_pause", lang), method="animate",
-                 args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])
-    fig.update_layout(
-        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.02, xanchor="left", yanchor="top",
-                          buttons=[play, pause], pad=dict(r=8, t=4))],
-        sliders=[dict(active=0, x=0.16, y=-0.02, len=0.84, xanchor="left", yanchor="top", pad=dict(t=4),
-                      currentvalue=dict(prefix=translate("anim_step", lang) + ": "),
-                      steps=[dict(label=lab, method="animate",
-                                  args=[[str(i)], dict(frame=dict(duration=0, redraw=True), mode="immediate")])
-                             for i, lab in enumerate(labels)])],
-    )
 
 
 def sample_path_figure(tree: Tree, codes: np.ndarray, labels_pos_neg: np.ndarray, levels: np.ndarray,
@@ -227,15 +203,3 @@ def sample_path_figure(tree: Tree, codes: np.ndarray, labels_pos_neg: np.ndarray
     base_layout(fig, height=height)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
     return fig
-
-
-def budget_curve_figure(rows: list[dict], ceiling: float, lang: str = "zh") -> go.Figure:
-    """recall@50 against nodes scored per user, one point per beam size, brute force as a line."""
-    fig = go.Figure(go.Scatter(
-        x=[r["scored_per_user"] for r in rows], y=[r["recall@50"] for r in rows], mode="lines+markers+text",
-        text=[f"B={r['beam']}" for r in rows], textposition="top center", name="TDM beam search"))
-    fig.add_hline(y=ceiling, line_dash="dash", line_color=MUTED,
-                  annotation_text=translate("brute_force_line", lang), annotation_position="bottom right")
-    fig.update_xaxes(title=translate("axis_scored", lang), type="log")
-    fig.update_yaxes(title="recall@50")
-    return base_layout(fig, height=380)

@@ -1,0 +1,97 @@
+"""Compare: the benchmark's table and curves, one user across the four methods, a plain reading."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from recall_core.artifacts import ArtifactError
+from recall_core.compare import FOUR, find_report, jaccard_matrix, summary_frame
+from recall_core.methods import METHODS
+from recall_core.protocol import evaluate
+from recall_core.viz.compare import growth_figure, overlap_heatmap
+from recall_core.viz.curves import budget_curve_figure
+from recall_core.viz.tables import ranking_frame
+from ui.state import dataset, device, get_retriever, guard, lang, require_data, t
+from ui.widgets import user_picker
+
+COLUMNS = ["precision@10", "recall@10", "f1@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user",
+           "ms_per_user", "train_seconds"]
+KNOBS = {"two_tower": "ef", "tdm": "beam", "dr": "beam", "nann": "ef0", "nann_plain": "ef0"}
+
+
+def available(name: str) -> dict:
+    out = {}
+    for method in METHODS:
+        try:
+            out[method] = get_retriever(name, method, 0, device())
+        except ArtifactError:
+            continue
+    return out
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def live_rows(name: str, methods: tuple, _models) -> list[dict]:
+    bar = st.progress(0.0)
+    rows = []
+    for i, method in enumerate(methods):
+        bar.progress(i / len(methods), text=t("cmp_computing", method=method))
+        row = evaluate(_models[method], require_data())
+        log = getattr(_models[method], "log", None) or {}
+        row["train_seconds"] = log.get("train_seconds", log.get("wall_seconds"))
+        rows.append(row)
+    bar.empty()
+    return rows
+
+
+with guard():
+    split = require_data()
+    st.title(t("cmp_title"))
+    models = available(dataset())
+    found = find_report(dataset())
+
+    st.subheader(t("cmp_table_header"))
+    if found:
+        path, report = found
+        st.caption(t("cmp_source_report", path=path, when=report.get("command", ""), seeds=len(report.get("seeds", []))))
+        st.dataframe(summary_frame(report["summary"], COLUMNS), hide_index=True, width="stretch")
+        curves = report.get("budget_curves", {})
+    else:
+        st.info(t("cmp_source_live"))
+        rows = live_rows(dataset(), tuple(models), models)
+        st.dataframe(summary_frame([dict(r, seeds=1) for r in rows], COLUMNS), hide_index=True, width="stretch")
+        curves = {m: {"knob": KNOBS[m], "rows": r.log["budget_curve"], "ceiling": next(
+            x["bruteforce_recall@50"] for x in rows if x["method"] == m)}
+            for m, r in models.items() if m in KNOBS and (getattr(r, "log", None) or {}).get("budget_curve")}
+    if curves:
+        st.subheader(t("cmp_budget_header"))
+        st.plotly_chart(budget_curve_figure({m: c["rows"] for m, c in curves.items()},
+                                            {m: c["knob"] for m, c in curves.items()},
+                                            {m: c["ceiling"] for m, c in curves.items()}, lang()),
+                        width="stretch", key="cmp_budget")
+    if found and found[1].get("cost_growth"):
+        st.subheader(t("cmp_growth_header"))
+        st.plotly_chart(growth_figure(found[1]["cost_growth"]), width="stretch", key="cmp_growth")
+
+    st.subheader(t("cmp_user_header"))
+    missing = [m for m in FOUR if m not in models]
+    if missing:
+        st.warning(t("cmp_missing_models", methods=", ".join(missing)))
+    present = [m for m in FOUR if m in models]
+    if present:
+        row = user_picker(split)
+        history, truth, user = split.test.inputs[row], split.test.truths[row], split.test.users[row]
+        k = st.slider(t("top_k"), 1, 100, 20, key="cmp_k")
+        results = {m: models[m].retrieve([history], k, users=np.array([user])) for m in present}
+        for col, method in zip(st.columns(len(present)), present):
+            items = results[method].items[0]
+            hits = int(np.isin(items[items >= 0], truth).sum())
+            col.markdown(f"**{method}**")
+            col.caption(t("cmp_spent", n=int(results[method].n_scored[0]), hits=hits))
+            frame = ranking_frame(split.catalogue, items, results[method].scores[0], truth, lang())
+            col.dataframe(frame.drop(columns=[frame.columns[2], frame.columns[3]]), hide_index=True, width="stretch",
+                          height=420)
+        st.markdown(f"**{t('cmp_overlap_header')}**")
+        st.plotly_chart(overlap_heatmap(jaccard_matrix({m: r.items[0] for m, r in results.items()})),
+                        width="stretch", key="cmp_overlap")
+
+    st.subheader(t("cmp_reading_header"))
+    st.markdown(t("cmp_reading"))

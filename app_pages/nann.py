@@ -1,0 +1,101 @@
+"""NANN (二向箔): the HNSW layers, a search animated hop by hop, brute-force comparison, the ablation."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from recall_core.artifacts import artifact_path
+from recall_core.i18n import translate
+from recall_core.nann import hops_from
+from recall_core.projection import cached_umap
+from recall_core.viz.curves import budget_curve_figure
+from recall_core.viz.nann import graph_layer_map, search_animation
+from recall_core.viz.tables import ranking_frame
+from ui.state import dataset, guard, lang, require_data, require_model, t
+from ui.widgets import localized_choice, user_picker
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def projection(name: str, method: str, _nann, key: str) -> np.ndarray:
+    return cached_umap(artifact_path(name, method, 0).with_suffix(".umap.npz"), _nann.item_vecs, metric="euclidean")
+
+
+with guard():
+    split = require_data()
+    cat = split.catalogue
+    st.title(t("nann_title"))
+    variant = localized_choice(st.radio, t("nann_model"), ["nann", "nann_plain"],
+                               lambda m, language: translate("nann_model_adv" if m == "nann" else "nann_model_plain",
+                                                             language), "nann_variant", horizontal=True)
+    nann = require_model(variant)
+    st.markdown(t("nann_intro", M=nann.cfg.hnsw_M))
+    with st.expander(t("nann_why_header"), expanded=False):
+        st.markdown(t("nann_why"))
+
+    row = user_picker(split)
+    history, truth, user = split.test.inputs[row], split.test.truths[row], split.test.users[row]
+    c1, c2, c3, c4 = st.columns(4)
+    k = c1.slider(t("top_k"), 1, 100, 50, key="nann_k")
+    ef0 = c2.select_slider(t("nann_ef0"), options=[10, 20, 50, 75, 100, 150, 200, 300, 500],
+                           value=max(nann.cfg.ef[-1], 50), key="nann_ef0")
+    steps0 = c3.slider(t("nann_steps0"), 1, 10, nann.cfg.steps[-1], key="nann_steps0")
+    compare = c4.toggle(t("nann_compare"), value=True, key="nann_compare")
+
+    result = nann.retrieve([history], k, trace=True, users=np.array([user]), ef0=ef0, steps0=steps0)
+    trace = result.traces[0]
+    brute = nann.brute_force([history], k, users=np.array([user]))
+    with st.spinner(t("nann_map_computing")):
+        xy = projection(dataset(), variant, nann, str(nann.log.get("wall_seconds")))
+    genre_text = [cat.genre_label(i, ", ") for i in range(split.n_items)]
+    fig = search_animation(xy, trace, cat.titles, genre_text, truth, split.n_items, lang(),
+                           brute=brute.items[0] if compare else None)
+    st.plotly_chart(fig, width="stretch", key="nann_anim")
+    returned, best = result.items[0], brute.items[0]
+    overlap = len(set(returned[returned >= 0].tolist()) & set(best[best >= 0].tolist()))
+    n = int(result.n_scored[0])
+    st.caption(t("nann_counter", n=n, total=split.n_items, frac=n / split.n_items, k=k, overlap=overlap))
+    st.download_button(t("download_html"), fig.to_html(include_plotlyjs=True, full_html=True),
+                       file_name=f"nann-search-user{int(split.raw_users[user])}.html", mime="text/html",
+                       key="nann_download")
+
+    left, right = st.columns(2)
+    with left:
+        hits = int(np.isin(returned[returned >= 0], truth).sum())
+        st.markdown(f"**{t('result_header')}** · " + t("hits_summary", hits=hits, k=k, recall=hits / max(len(truth), 1)))
+        st.dataframe(ranking_frame(cat, returned, result.scores[0], truth, lang()), hide_index=True,
+                     width="stretch", height=320)
+    with right:
+        if compare:
+            missed = np.setdiff1d(best[best >= 0], returned)
+            scored = set(np.concatenate([s.scored for s in trace.steps]).tolist()) | {trace.info["entry_point"]}
+            visited = np.array(sorted(scored))
+            hops = hops_from(nann.graph, visited, missed)
+            where = [t("nann_where_scored") if m in scored else t("nann_where_unreached", hops=hops[m] or "> 8")
+                     for m in missed.tolist()]
+            st.markdown(f"**{t('nann_missed_header')}** · {len(missed)}")
+            st.dataframe(pd.DataFrame({t("col_title"): [cat.titles[m] for m in missed],
+                                       t("col_genres"): [genre_text[m] for m in missed],
+                                       t("nann_col_where"): where}), hide_index=True, width="stretch", height=320)
+        else:
+            st.markdown(f"**{t('steps_table_header')}**")
+            st.dataframe(pd.DataFrame({
+                t("col_step"): [s.stage for s in trace.steps],
+                t("col_scored"): [len(s.scored) for s in trace.steps],
+                t("col_kept"): [len(s.kept) for s in trace.steps],
+                t("col_total"): [x + 1 for x in trace.scored_so_far()],
+            }), hide_index=True, width="stretch")
+
+    st.subheader(t("nann_layers_header"))
+    top = int(nann.graph.max_level)
+    level = localized_choice(st.radio, t("nann_layer"), list(range(top, -1, -1)),
+                             lambda lvl, language: translate("nann_hover_layer", language, level=lvl), "nann_layer",
+                             horizontal=True)
+    st.caption(t("nann_layers_help", n=split.n_items, top=top))
+    st.plotly_chart(graph_layer_map(xy, nann.graph, level, cat.main_genre(), cat.genre_names, cat.titles, lang()),
+                    width="stretch", key="nann_layers")
+
+    curve = nann.log.get("budget_curve")
+    if curve:
+        st.subheader(t("budget_header"))
+        name = "NANN" if variant == "nann" else "NANN (plain)"
+        st.plotly_chart(budget_curve_figure({name: curve}, {name: "ef0"}, {name: nann.log.get("bruteforce_recall@50", 0)},
+                                            lang()), width="stretch", key="nann_budget")

@@ -1,0 +1,55 @@
+"""What the Compare page needs besides figures: the latest benchmark report and overlaps."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .paths import PROJECT_ROOT, data_root
+
+FOUR = ["two_tower", "tdm", "dr", "nann"]
+
+
+def report_locations() -> list[Path]:
+    return [data_root() / "bench" / "latest" / "report.json", PROJECT_ROOT / "bench" / "latest" / "report.json"]
+
+
+def find_report(dataset: str) -> tuple[Path, dict] | None:
+    """The newest readable benchmark report for ``dataset`` (a user's own run first, then the shipped one)."""
+    for path in report_locations():
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if report.get("dataset") == dataset and report.get("summary"):
+            return path, report
+    return None
+
+
+QUALITY_PREFIXES = ("precision", "recall", "f1", "ndcg", "hitrate", "bruteforce")
+
+
+def summary_frame(summary: list[dict], columns: list[str]) -> pd.DataFrame:
+    """Quality cells as mean ± std when there are several seeds; costs as plain numbers."""
+    rows = []
+    for s in summary:
+        row = {"method": s["method"]}
+        for key in columns:
+            if s.get(key) is None:
+                row[key] = "—"
+            elif key.startswith(QUALITY_PREFIXES):
+                spread = f" ± {s[key + '_std']:.3f}" if s.get("seeds", 1) > 1 and key + "_std" in s else ""
+                row[key] = f"{s[key]:.3f}{spread}"
+            else:
+                row[key] = round(float(s[key]), 2)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def jaccard_matrix(lists: dict[str, np.ndarray]) -> pd.DataFrame:
+    names = list(lists)
+    sets = {n: set(np.asarray(v)[np.asarray(v) >= 0].tolist()) for n, v in lists.items()}
+    data = [[len(sets[a] & sets[b]) / max(len(sets[a] | sets[b]), 1) for b in names] for a in names]
+    return pd.DataFrame(data, index=names, columns=names)

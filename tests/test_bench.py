@@ -1,0 +1,69 @@
+"""The benchmark CLI end to end on a small slice, the cost-growth indexes, the compare helpers."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from recall_core.compare import jaccard_matrix, summary_frame
+from recall_core.scaling import (FixedGraph, FixedLattice, FixedTree, brute_force_top, cost_growth, planted_catalogue,
+                                 planted_queries, recall_against)
+
+
+def test_fixed_indexes_find_most_of_the_exact_top50_on_a_small_catalogue():
+    cat = planted_catalogue(2000, seed=3)
+    queries = planted_queries(cat, 20)
+    exact = brute_force_top(cat, queries)
+    tree = FixedTree(cat)
+    assert len(set(tree.leaf.tolist())) == 2000 and (tree.leaf >= 2 ** tree.depth - 1).all()
+    found, scored = tree.search(cat, queries, beam=64)
+    assert recall_against(found, exact) > 0.6 and (scored < 2000).all()
+    lattice = FixedLattice(cat)
+    assert lattice.width ** 3 >= 2000 / 40
+    found, scored = lattice.search(cat, queries, beam=10)
+    assert recall_against(found, exact) > 0.4 and (scored < 2000).all()
+    graph = FixedGraph(cat)
+    found, scored = graph.search(cat, queries)
+    assert recall_against(found, exact) > 0.9 and (scored < 2000).all()
+
+
+def test_brute_force_streaming_equals_one_shot():
+    cat = planted_catalogue(3000, seed=4)
+    queries = planted_queries(cat, 5)
+    assert np.array_equal(brute_force_top(cat, queries, chunk=700), brute_force_top(cat, queries, chunk=10_000))
+
+
+def test_cost_growth_rows():
+    rows = cost_growth(sizes=(1000, 4000), n_queries=10)
+    assert {r["method"] for r in rows} == {"brute_force", "tdm", "dr", "nann"}
+    brute = [r for r in rows if r["method"] == "brute_force"]
+    assert [r["scored_per_query"] for r in brute] == [1000, 4000]
+    tdm = [r for r in rows if r["method"] == "tdm"]
+    assert tdm[1]["scored_per_query"] < 2 * tdm[0]["scored_per_query"]  # ~ log n, not ~ n
+
+
+def test_compare_helpers():
+    m = jaccard_matrix({"a": np.array([1, 2, 3, -1]), "b": np.array([2, 3, 4, 5])})
+    assert m.loc["a", "a"] == 1.0 and m.loc["a", "b"] == pytest.approx(2 / 5)
+    frame = summary_frame([{"method": "x", "seeds": 3, "recall@50": 0.3, "recall@50_std": 0.01, "ms_per_user": 1.234}],
+                          ["recall@50", "ms_per_user", "ndcg@50"])
+    assert frame.loc[0, "recall@50"] == "0.300 ± 0.010" and frame.loc[0, "ms_per_user"] == 1.23
+    assert frame.loc[0, "ndcg@50"] == "—"
+
+
+@pytest.mark.slow
+def test_bench_cli_writes_the_report(data_root, trained, tmp_path):
+    from recall_core.bench import main
+
+    trained("two_tower")
+    out = tmp_path / "bench"
+    assert main(["--dataset", "ml-100k", "--out", str(out), "--seeds", "0", "--methods", "popular,two_tower",
+                 "--scaling-sizes", "1000"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [s["method"] for s in report["summary"]] == ["popular", "two_tower"]
+    assert report["budget_curves"]["two_tower"]["knob"] == "ef"
+    assert {r["n_items"] for r in report["cost_growth"]} == {1000}
+    for name in ("report.md", "budget_curves.png", "budget_curves.html", "cost_growth.png", "cost_growth.html"):
+        assert (out / name).stat().st_size > 0
+    assert "| two_tower |" in (out / "report.md").read_text()
