@@ -18,6 +18,21 @@ def paths_for_alpha(name: str, created: str, alpha: float, _dr) -> np.ndarray:
     return rerun_path_step(_dr, alpha)
 
 
+@st.cache_resource(show_spinner=False, max_entries=256)
+def search_view(name: str, created: str, row: int, beam: int, k: int, language: str, _dr):
+    split = _dr.split
+    result = _dr.retrieve([split.test.inputs[row]], k, trace=True, beam=beam, users=split.test.users[row:row + 1])
+    fig = beam_animation(result.traces[0], _dr.cfg.width, _dr.cfg.depth, split.catalogue.titles,
+                         split.test.truths[row], language)
+    return result, fig
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def sankey(name: str, created: str, movie: int, language: str, _dr):
+    return lattice_sankey(_dr.pi, _dr.cfg.width, _dr.cfg.depth, _dr.split.catalogue.titles, language,
+                          highlight=_dr.pi[movie])
+
+
 with guard():
     split = require_data()
     dr = require_model("dr")
@@ -33,8 +48,7 @@ with guard():
     rest = np.setdiff1d(np.arange(split.n_items), examples)
     movie = st.selectbox(t("dr_pick_movie"), np.concatenate([examples, rest]).tolist(),
                          format_func=lambda i: f"{cat.titles[i]} · {cat.genre_label(i, ', ')}", key="dr_movie")
-    st.plotly_chart(lattice_sankey(dr.pi, cfg.width, cfg.depth, cat.titles, lang(), highlight=dr.pi[movie]),
-                    width="stretch", key="dr_sankey")
+    st.plotly_chart(sankey(dataset(), created, movie, lang(), dr), width="stretch", key="dr_sankey")
 
     st.subheader(t("dr_movie_header"))
     st.caption(t("dr_movie_help"))
@@ -75,13 +89,12 @@ with guard():
     c1, c2 = st.columns(2)
     beam = c1.select_slider(t("dr_beam"), options=sorted(set(DR_BEAMS) | {cfg.beam}), value=cfg.beam, key="dr_beam")
     k = c2.slider(t("top_k"), 1, 100, 50, key="dr_k")
-    result = dr.retrieve([history], k, trace=True, beam=beam, users=split.test.users[row:row + 1])
+    result, fig = search_view(dataset(), created, row, beam, k, lang(), dr)
     trace = result.traces[0]
-    fig = beam_animation(trace, cfg.width, cfg.depth, cat.titles, truth, lang())
     st.plotly_chart(fig, width="stretch", key="dr_anim")
-    st.download_button(t("download_html"), fig.to_html(include_plotlyjs=True, full_html=True),
+    st.download_button(t("download_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
                        file_name=f"dr-beam-user{int(split.raw_users[split.test.users[row]])}.html", mime="text/html",
-                       key="dr_download")
+                       key="dr_download", on_click="ignore")
     left, right = st.columns([2, 3])
     with left:
         st.markdown(f"**{t('steps_table_header')}**")

@@ -19,6 +19,19 @@ def projection(name: str, method: str, _nann, key: str) -> np.ndarray:
     return cached_umap(artifact_path(name, method, 0).with_suffix(".umap.npz"), _nann.item_vecs, metric="euclidean")
 
 
+@st.cache_resource(show_spinner=False, max_entries=256)
+def search_view(name: str, variant: str, created: str, row: int, k: int, ef0: int, steps0: int, compare: bool,
+                language: str, _nann, _xy):
+    split = _nann.split
+    history, user = split.test.inputs[row], split.test.users[row:row + 1]
+    result = _nann.retrieve([history], k, trace=True, users=user, ef0=ef0, steps0=steps0)
+    brute = _nann.brute_force([history], k, users=user)
+    genre_text = [split.catalogue.genre_label(i, ", ") for i in range(split.n_items)]
+    fig = search_animation(_xy, result.traces[0], split.catalogue.titles, genre_text, split.test.truths[row],
+                           split.n_items, language, brute=brute.items[0] if compare else None)
+    return result, brute, fig
+
+
 with guard():
     split = require_data()
     cat = split.catalogue
@@ -40,22 +53,20 @@ with guard():
     steps0 = c3.slider(t("nann_steps0"), 1, 10, nann.cfg.steps[-1], key="nann_steps0")
     compare = c4.toggle(t("nann_compare"), value=True, key="nann_compare")
 
-    result = nann.retrieve([history], k, trace=True, users=np.array([user]), ef0=ef0, steps0=steps0)
-    trace = result.traces[0]
-    brute = nann.brute_force([history], k, users=np.array([user]))
+    created = str(nann.log.get("wall_seconds"))
     with st.spinner(t("nann_map_computing")):
-        xy = projection(dataset(), variant, nann, str(nann.log.get("wall_seconds")))
+        xy = projection(dataset(), variant, nann, created)
+    result, brute, fig = search_view(dataset(), variant, created, row, k, ef0, steps0, compare, lang(), nann, xy)
+    trace = result.traces[0]
     genre_text = [cat.genre_label(i, ", ") for i in range(split.n_items)]
-    fig = search_animation(xy, trace, cat.titles, genre_text, truth, split.n_items, lang(),
-                           brute=brute.items[0] if compare else None)
     st.plotly_chart(fig, width="stretch", key="nann_anim")
     returned, best = result.items[0], brute.items[0]
     overlap = len(set(returned[returned >= 0].tolist()) & set(best[best >= 0].tolist()))
     n = int(result.n_scored[0])
     st.caption(t("nann_counter", n=n, total=split.n_items, frac=n / split.n_items, k=k, overlap=overlap))
-    st.download_button(t("download_html"), fig.to_html(include_plotlyjs=True, full_html=True),
+    st.download_button(t("download_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
                        file_name=f"nann-search-user{int(split.raw_users[user])}.html", mime="text/html",
-                       key="nann_download")
+                       key="nann_download", on_click="ignore")
 
     left, right = st.columns(2)
     with left:

@@ -18,6 +18,17 @@ def labels_for(name: str, round_index: int, _tdm) -> list[str]:
     return node_labels(_tdm.tree, cat.genres, cat.genre_names, cat.titles)
 
 
+@st.cache_resource(show_spinner=False, max_entries=256)
+def search_view(name: str, created: str, round_index: int, row: int, beam: int, k: int, language: str, _tdm):
+    """The traced search and its animation, shared by every session asking for the same view."""
+    model = _tdm.at_round(round_index)
+    split = model.split
+    result = model.retrieve([split.test.inputs[row]], k, trace=True, beam=beam)
+    fig = beam_search_animation(model.tree, result.traces[0], labels_for(name, round_index, model),
+                                split.test.truths[row], language)
+    return result, fig
+
+
 with guard():
     split = require_data()
     tdm = require_model("tdm")
@@ -39,16 +50,15 @@ with guard():
     beam = c2.select_slider(t("tdm_beam"), options=beams, value=model.cfg.beam, key="tdm_beam")
     k = c3.slider(t("top_k"), 1, 100, 50, key="tdm_k")
 
-    result = model.retrieve([history], k, trace=True, beam=beam)
+    result, fig = search_view(dataset(), str(tdm.log.get("wall_seconds")), round_index, row, beam, k, lang(), tdm)
     trace = result.traces[0]
     labels = labels_for(dataset(), round_index, model)
-    fig = beam_search_animation(model.tree, trace, labels, truth, lang())
     st.plotly_chart(fig, width="stretch", key="tdm_anim")
     n = int(result.n_scored[0])
     st.caption(t("tdm_counter", n=n, brute=split.n_items, frac=n / split.n_items))
-    st.download_button(t("download_html"), fig.to_html(include_plotlyjs=True, full_html=True),
+    st.download_button(t("download_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
                        file_name=f"tdm-beam-user{int(split.raw_users[split.test.users[row]])}.html",
-                       mime="text/html", key="tdm_download")
+                       mime="text/html", key="tdm_download", on_click="ignore")
 
     left, right = st.columns([2, 3])
     with left:

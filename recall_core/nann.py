@@ -30,7 +30,8 @@ from torch import nn
 from .data import Split, history_matrix, sliding_window_samples
 from .encoders import ItemFeatures, mlp
 from .hnsw_graph import HnswGraph, build_index, classic_search, export_graph
-from .protocol import RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics
+from .protocol import (RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics,
+                       top_k_excluding)
 from .trace import SearchTrace, TraceStep
 from .training import Progress, fit, set_seed
 
@@ -276,12 +277,7 @@ class NANN(Retriever):
     def brute_force(self, histories, k, users=None):
         start = time.perf_counter()
         state = self._states(histories, users)
-        scores = self.all_scores(state)
-        for u, h in enumerate(histories):
-            scores[u, np.asarray(h, dtype=np.int64)] = -np.inf
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        rows = [(o[np.isfinite(s[o])], s[o][np.isfinite(s[o])]) for o, s in zip(order, scores)]
-        items, top = pack_ranked(rows, k)
+        items, top = top_k_excluding(torch.from_numpy(self.all_scores(state)), histories, k)
         return RetrievalResult(items, top, np.full(len(histories), self.n_items),
                                extras={"search_seconds": time.perf_counter() - start})
 

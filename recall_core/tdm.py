@@ -27,7 +27,8 @@ from torch import nn
 
 from .data import Split, history_matrix, sliding_window_samples
 from .encoders import mlp
-from .protocol import RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics
+from .protocol import (RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics,
+                       top_k_excluding)
 from .tdm_tree import Tree, depth_for, genre_tree, kmeans_tree
 from .trace import SearchTrace, TraceStep
 from .training import Progress, TrainLog, fit, set_seed
@@ -302,12 +303,7 @@ class TDM(Retriever):
         start = time.perf_counter()
         hist = self.history_codes(histories)
         leaves = np.tile(self.tree.leaf_code, (len(histories), 1))
-        scores = self.score_nodes(hist, leaves)
-        for u, h in enumerate(histories):
-            scores[u, np.asarray(h, dtype=np.int64)] = -np.inf
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        rows = [(o[np.isfinite(s[o])], s[o][np.isfinite(s[o])]) for o, s in zip(order, scores)]
-        items, top = pack_ranked(rows, k)
+        items, top = top_k_excluding(torch.from_numpy(self.score_nodes(hist, leaves)), histories, k)
         return RetrievalResult(items, top, np.full(len(histories), self.n_items),
                                extras={"search_seconds": time.perf_counter() - start})
 

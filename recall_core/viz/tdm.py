@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from ..i18n import translate
 from ..tdm_tree import Tree
 from ..trace import SearchTrace
-from .common import HIT_COLOUR, KEPT_COLOUR, MISS_COLOUR, animation_controls, base_layout, note_box
+from .common import HIT_COLOUR, KEPT_COLOUR, MISS_COLOUR, animation_controls, base_layout, note_box, shorten
 
 UNREACHED = "#e6e6e6"
 PRUNED = "#9e9e9e"
@@ -151,6 +151,10 @@ def beam_search_animation(tree: Tree, trace: SearchTrace, labels: list[str], tru
             layout=dict(annotations=[note_box(explanation(min(f, len(trace.steps) + 1)))]),
         ))
     colour0, scores0, _ = frame_state(0)
+    top = codes[tree.level_of(codes) <= min(3, tree.depth - 1)]
+    tx, ty = positions(tree, top)
+    genre_labels = go.Scatter(x=tx, y=ty + 0.28, mode="text", text=[shorten(labels[c], 22) for c in top],
+                              textfont=dict(size=9, color="#555555"), hoverinfo="skip", showlegend=False)
     fig = go.Figure(
         data=[
             _edges(tree, codes),
@@ -161,6 +165,7 @@ def beam_search_animation(tree: Tree, trace: SearchTrace, labels: list[str], tru
                          marker=dict(size=11, colorscale="Viridis")),
             go.Scattergl(x=[], y=[], mode="markers", hoverinfo="text", name=translate("tdm_legend_result", lang),
                          marker=dict(size=12, symbol="star")),
+            genre_labels,
         ],
         frames=frames,
     )
