@@ -33,9 +33,10 @@ def artifact_path(dataset: str, method: str, seed: int, root: Path | None = None
     return (root or data_root()) / "artifacts" / dataset / f"{method}-seed{seed}.pt"
 
 
-def normalise_config(config: dict) -> dict:
-    """The config as it reads back from JSON (tuples become lists), for comparisons."""
-    return json.loads(json.dumps(config, sort_keys=True))
+def normalise_config(config: dict, ignore: tuple[str, ...] = ()) -> dict:
+    """The config as it reads back from JSON (tuples become lists), for comparisons;
+    ``ignore`` drops serving-only settings (beam size, ef, ...) that a trained model does not depend on."""
+    return {k: v for k, v in json.loads(json.dumps(config, sort_keys=True)).items() if k not in ignore}
 
 
 def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -78,8 +79,9 @@ def save(path: Path, *, method: str, data_fingerprint: str, config: dict, seed: 
     atomic_write_bytes(path.with_suffix(".json"), lambda fh: fh.write(json.dumps(meta, indent=1).encode()))
 
 
-def load(path: Path, *, method: str, data_fingerprint: str, config: dict) -> dict:
-    """Read and check an artifact; raise :class:`ArtifactError` rather than return a mismatch."""
+def load(path: Path, *, method: str, data_fingerprint: str, config: dict, serving: tuple[str, ...] = ()) -> dict:
+    """Read and check an artifact; raise :class:`ArtifactError` rather than return a mismatch.
+    Settings named in ``serving`` may differ: they only steer search over the trained model."""
     if not path.exists():
         raise ArtifactError(f"No trained {method} model at {path}.")
     try:
@@ -96,7 +98,7 @@ def load(path: Path, *, method: str, data_fingerprint: str, config: dict) -> dic
         raise ArtifactError(f"{path.name} holds a {payload.get('method')} model, not {method}.")
     if payload.get("data_fingerprint") != data_fingerprint:
         raise ArtifactError(f"{path.name} was trained on other data or another split; retrain it.")
-    if json.loads(payload["config"]) != normalise_config(config):
+    if normalise_config(json.loads(payload["config"]), serving) != normalise_config(config, serving):
         raise ArtifactError(f"{path.name} was trained with another configuration; retrain it.")
     payload["config"] = config
     payload["log"] = json.loads(payload.get("log") or "{}")

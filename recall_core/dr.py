@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ DR_BEAMS = [1, 2, 5, 10, 25, 50, 100, 200]
 
 @dataclass
 class DRConfig:
+    SERVING: ClassVar[tuple[str, ...]] = ("beam",)  # search-time only
     depth: int = 3  # D (paper: 3)
     width: int = 10  # K (paper: 50 for MovieLens-20M's 27k items; 10^3 paths here for 1.4k items)
     paths_per_item: int = 3  # J (paper: 3)

@@ -86,6 +86,12 @@ def default_config(method: str):
     return dataclasses.replace(cfg, **QUICK.get(method, {})) if profile() == "quick" else cfg
 
 
+def serving_fields(method: str) -> tuple[str, ...]:
+    """Config fields used only at search time (``SERVING`` on the config class): changing them
+    reuses the trained model, e.g. NANN's graph is built after training (its whole point)."""
+    return tuple(getattr(get_spec(method).config_cls, "SERVING", ()))
+
+
 def artifact_status(split: Split, method: str, seed: int = 0, root: Path | None = None, config=None) -> str:
     """'ready', 'missing' or 'stale' (trained on other data/config/format) without loading weights."""
     spec = get_spec(method)
@@ -94,9 +100,10 @@ def artifact_status(split: Split, method: str, seed: int = 0, root: Path | None 
     meta = artifacts.read_meta(artifacts.artifact_path(split.name, method, seed, root))
     if meta is None:
         return "missing"
-    cfg = artifacts.normalise_config(asdict(config or default_config(method)))
+    serving = serving_fields(method)
+    cfg = artifacts.normalise_config(asdict(config or default_config(method)), serving)
     ok = (meta.get("format") == artifacts.FORMAT_VERSION and meta.get("data_fingerprint") == split.fingerprint()
-          and meta.get("config") == cfg)
+          and artifacts.normalise_config(meta.get("config") or {}, serving) == cfg)
     return "ready" if ok else "stale"
 
 
@@ -114,7 +121,8 @@ def load_or_train(split: Split, method: str, seed: int = 0, device: str | torch.
     with artifacts.exclusive(path):
         if not retrain:
             try:
-                payload = artifacts.load(path, method=method, data_fingerprint=split.fingerprint(), config=cfg_dict)
+                payload = artifacts.load(path, method=method, data_fingerprint=split.fingerprint(), config=cfg_dict,
+                                         serving=serving_fields(method))
                 say(f"[recall-lab] loaded {method} from {path}")
                 return spec.restore(split, cfg, payload, device)
             except artifacts.ArtifactError as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ OFFICIAL_NEGATIVES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 
 
 @dataclass
 class TDMConfig:
+    SERVING: ClassVar[tuple[str, ...]] = ("beam",)  # search-time only: a new beam reuses the trained model
     branching: int = 2
     dim: int = 24
     attention_hidden: int = 24

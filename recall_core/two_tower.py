@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from .training import Progress, fit, set_seed
 
 @dataclass
 class TwoTowerConfig:
+    SERVING: ClassVar[tuple[str, ...]] = ("hnsw_M", "hnsw_ef_construction", "hnsw_ef")  # the index is built at load
     dim: int = 64
     hidden: int = 128
     temperature: float = 0.05

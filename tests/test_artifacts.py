@@ -137,6 +137,19 @@ def test_load_or_train_retrains_a_stale_artifact(tmp_path, synthetic):
     assert np.allclose(reloaded.item_vecs, second.item_vecs)
 
 
+def test_serving_settings_reuse_the_trained_model(tmp_path, synthetic):
+    """Changing ef / M (search-time only) loads the same weights and builds the index anew."""
+    first = load_or_train(synthetic, "two_tower", config=TINY, root=tmp_path, device="cpu", log=lambda m: None)
+    wider = dataclasses.replace(TINY, hnsw_ef=200, hnsw_M=8)
+    assert artifact_status(synthetic, "two_tower", root=tmp_path, config=wider) == "ready"
+    again = load_or_train(synthetic, "two_tower", config=wider, root=tmp_path, train_if_missing=False)
+    assert np.allclose(again.item_vecs, first.item_vecs) and again.cfg.hnsw_ef == 200
+    assert artifacts.normalise_config({"beam": 5, "lr": 0.1}, ("beam",)) == {"lr": 0.1}
+    for method, fields in (("tdm", {"beam"}), ("dr", {"beam"}), ("nann", {"ef", "steps", "hnsw_M"})):
+        assert fields <= set(get_spec(method).config_cls.SERVING)
+        assert fields <= set(dataclasses.asdict(get_spec(method).config_cls()))  # real fields, no typos
+
+
 def test_unknown_method():
     with pytest.raises(MethodError, match="Unknown method 'ddr'"):
         get_spec("ddr")

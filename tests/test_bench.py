@@ -67,3 +67,16 @@ def test_bench_cli_writes_the_report(data_root, trained, tmp_path):
     for name in ("report.md", "budget_curves.png", "budget_curves.html", "cost_growth.png", "cost_growth.html"):
         assert (out / name).stat().st_size > 0
     assert "| two_tower |" in (out / "report.md").read_text()
+    assert "of 1 models trained in this run" in (out / "report.md").read_text()
+
+
+def test_report_details_show_the_nann_step_sweep():
+    from recall_core.bench import _details
+
+    sweep = [{"steps0": 1, "recall@50": 0.2, "scored_per_user": 90.0}, {"steps0": 4, "recall@50": 0.38,
+                                                                          "scored_per_user": 330.0}]
+    report = {"summary": [{"method": "nann", "recall_vs_bruteforce@50": 0.97, "hnsw_rule_recall@50": 0.385,
+                           "hnsw_rule_scored_per_user": 201.0}],
+              "rows": [{"method": "nann", "seed": 1, "bruteforce_recall@50": 0.389, "steps0_sweep": sweep}]}
+    text = "\n".join(_details(report))
+    assert "97.0%" in text and "| T=1 | T=4 |" in text and "| nann | 1 | 0.389 | 0.200 / 90 | 0.380 / 330 |" in text
