@@ -58,10 +58,11 @@ APP_STATE = "() => { const e = document.querySelector('[data-testid=stApp]'); " 
             "return e ? [e.getAttribute('data-test-script-state'), e.getAttribute('data-test-connection-state')] : [] }"
 
 
-def wait_until_idle(page, timeout_s: float = 180, quiet_s: float = 1.0, expect_run: bool = True) -> None:
+def wait_until_idle(page, timeout_s: float = 180, quiet_s: float = 1.0, expect_run: bool = True) -> float:
     """Wait for the script run to finish: stApp's data-test-script-state is 'notRunning' and no
     spinner shows, continuously for ``quiet_s``.  With ``expect_run`` (after a click), first give
-    the rerun up to 3 s to start, so an old 'notRunning' is not mistaken for the end."""
+    the rerun up to 3 s to start, so an old 'notRunning' is not mistaken for the end.
+    Returns the perf_counter time at which the app became idle (the start of the quiet period)."""
     deadline = time.time() + timeout_s
     if expect_run:
         start = time.time()
@@ -75,10 +76,10 @@ def wait_until_idle(page, timeout_s: float = 180, quiet_s: float = 1.0, expect_r
         if busy:
             quiet_since = None
         elif quiet_since is None:
-            quiet_since = time.time()
+            quiet_since, idle_at = time.time(), time.perf_counter()
         elif time.time() - quiet_since >= quiet_s:
             time.sleep(0.5)  # let Plotly finish drawing
-            return
+            return idle_at
         time.sleep(0.15)
     raise TimeoutError("the app did not finish its run in time")
 
