@@ -20,7 +20,7 @@ import torch
 
 from .artifacts import atomic_write_bytes
 from .cli import apply_data_dir, load_data, run_cli, training_bar
-from .dr import DR_BEAMS
+from .dr import DR_BEAMS, path_size_stats, rerun_path_step
 from .methods import artifact_status, default_config, load_or_train
 from .nann import CURVE_STEPS, NANN_EF0
 from .protocol import budget_curve, evaluate
@@ -32,6 +32,7 @@ QUALITY_METHODS = ["popular", "item_cf", "two_tower", "tdm", "dr", "nann", "nann
 TABLE = ["precision@10", "recall@10", "f1@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user",
          "ms_per_user", "train_seconds"]
 TT_EF = [16, 32, 64, 128, 256]
+DR_ALPHAS = [0.0, 1e-3, 1e-2, 1e-1]  # the π step re-run from the trained model at each α (collapse at 0)
 NANN_STEPS0 = [1, 2, 3, 4, 6, 8]  # T at layer 0, with the configured ef (the knob that decided NANN's recall)
 
 
@@ -52,6 +53,9 @@ def quality(split, seeds: list[int], device: str, methods: list[str], log=print)
             row["train_seconds"] = float(train_log.get("train_seconds", train_log.get("wall_seconds", 0.0)))
             row["wall_seconds"] = float(train_log.get("wall_seconds", row["train_seconds"]))
             row["seconds_per_epoch"] = _epoch_seconds(train_log)
+            if method == "dr":
+                row["alpha_sweep"] = [dict(alpha=a, **path_size_stats(rerun_path_step(retriever, a), retriever.n_paths))
+                                      for a in DR_ALPHAS]
             if method in ("nann", "nann_plain"):
                 row["steps0_sweep"] = budget_curve(retriever, split.test, "steps0", NANN_STEPS0)
             rows.append(row)
@@ -211,6 +215,15 @@ def _details(report: dict) -> list[str]:
     if "dr" in by and "paths_largest_path" in by["dr"]:
         lines.append(f"- dr: {by['dr']['paths_non_empty_paths']:.0f} non-empty paths, largest "
                      f"{by['dr']['paths_largest_path']:.0f} items, Gini of path sizes {by['dr']['paths_gini']:.2f}.")
+    alphas = [r for r in report["rows"] if r.get("alpha_sweep")]
+    if alphas:
+        lines += ["", "DR path step re-run from each trained model at other α (non-empty paths of "
+                  f"{alphas[0]['K'] ** alphas[0]['D']} / largest path / Gini of path sizes, per seed):", "",
+                  "| seed | " + " | ".join(f"α={a['alpha']:g}" for a in alphas[0]["alpha_sweep"]) + " |",
+                  "|---|" + "---|" * len(alphas[0]["alpha_sweep"])]
+        for r in alphas:
+            lines.append(f"| {r['seed']} | " + " | ".join(
+                f"{a['non_empty_paths']} / {a['largest_path']} / {a['gini']:.2f}" for a in r["alpha_sweep"]) + " |")
     sweeps = [r for r in report["rows"] if r.get("steps0_sweep")]
     if sweeps:
         lines += ["", "NANN steps T at layer 0 (ef as configured; recall@50 / items scored per user, per seed):", "",

@@ -77,6 +77,9 @@ def test_report_details_show_the_nann_step_sweep():
                                                                           "scored_per_user": 330.0}]
     report = {"summary": [{"method": "nann", "recall_vs_bruteforce@50": 0.97, "hnsw_rule_recall@50": 0.385,
                            "hnsw_rule_scored_per_user": 201.0}],
-              "rows": [{"method": "nann", "seed": 1, "bruteforce_recall@50": 0.389, "steps0_sweep": sweep}]}
+              "rows": [{"method": "nann", "seed": 1, "bruteforce_recall@50": 0.389, "steps0_sweep": sweep},
+                       {"method": "dr", "seed": 0, "K": 10, "D": 3, "alpha_sweep": [
+                           {"alpha": 0.0, "non_empty_paths": 155, "largest_path": 702, "gini": 0.88}]}]}
     text = "\n".join(_details(report))
+    assert "non-empty paths of 1000" in text and "| 0 | 155 / 702 / 0.88 |" in text
     assert "97.0%" in text and "| T=1 | T=4 |" in text and "| nann | 1 | 0.389 | 0.200 / 90 | 0.380 / 330 |" in text
