@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from recall_core.artifacts import ArtifactError
-from recall_core.compare import FOUR, find_report, jaccard_matrix, summary_frame
+from recall_core.compare import FOUR, find_report, jaccard_matrix, shown_path, summary_frame
 from recall_core.methods import METHODS
 from recall_core.protocol import evaluate
 from recall_core.viz.compare import growth_figure, overlap_heatmap
@@ -51,7 +51,7 @@ with guard():
     st.subheader(t("cmp_table_header"))
     if found:
         path, report = found
-        st.caption(t("cmp_source_report", path=path, when=report.get("command", ""), seeds=len(report.get("seeds", []))))
+        st.caption(t("cmp_source_report", path=shown_path(path), when=report.get("command", ""), seeds=len(report.get("seeds", []))))
         st.dataframe(summary_frame(report["summary"], COLUMNS), hide_index=True, width="stretch")
         curves = report.get("budget_curves", {})
     else:

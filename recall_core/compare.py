@@ -16,6 +16,14 @@ def report_locations() -> list[Path]:
     return [data_root() / "bench" / "latest" / "report.json", PROJECT_ROOT / "bench" / "latest" / "report.json"]
 
 
+def shown_path(path: Path) -> str:
+    """A report's path as a reader wants it: relative to the project when it lies inside."""
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def find_report(dataset: str) -> tuple[Path, dict] | None:
     """The newest readable benchmark report for ``dataset`` (a user's own run first, then the shipped one)."""
     for path in report_locations():

@@ -83,3 +83,23 @@ def test_report_details_show_the_nann_step_sweep():
     text = "\n".join(_details(report))
     assert "non-empty paths of 1000" in text and "| 0 | 155 / 702 / 0.88 |" in text
     assert "97.0%" in text and "| T=1 | T=4 |" in text and "| nann | 1 | 0.389 | 0.200 / 90 | 0.380 / 330 |" in text
+
+
+def test_report_path_is_shown_relative_to_the_project(tmp_path):
+    from recall_core.compare import shown_path
+    from recall_core.paths import PROJECT_ROOT
+
+    assert shown_path(PROJECT_ROOT / "bench" / "latest" / "report.json") == "bench/latest/report.json"
+    assert shown_path(tmp_path / "report.json") == str(tmp_path / "report.json")
+
+
+def test_growth_figure_has_three_panels_per_method():
+    from recall_core.viz.compare import growth_figure
+
+    rows = [{"method": m, "n_items": n, "scored_per_query": n if m == "brute_force" else 10 * len(str(n)),
+             "ms_per_query": 1.0, "recall_vs_exact@50": 1.0 if m == "brute_force" else 0.8}
+            for m in ("brute_force", "nann") for n in (1000, 10000)]
+    fig = growth_figure(rows)
+    assert len(fig.data) == 6 and [t.name for t in fig.data if t.showlegend] == ["brute_force", "nann"]
+    assert list(fig.data[0].y) == [1000, 10000] and fig.layout.yaxis.type == "log"
+    assert fig.layout.margin.t >= 30  # the subplot titles are not cut off

@@ -69,3 +69,17 @@ def test_sample_path_and_budget_figures():
     rows = [{"beam": 1, "scored_per_user": 10, "recall@50": 0.1}, {"beam": 2, "scored_per_user": 20, "recall@50": 0.2}]
     curve = budget_curve_figure({"TDM": rows}, {"TDM": "beam"}, {"TDM": 0.3}, "en")
     assert list(curve.data[0].y) == [0.1, 0.2] and list(curve.data[0].text) == ["beam=1", "beam=2"]
+
+
+def test_budget_figure_with_several_curves_keeps_labels_in_the_hover():
+    rows = {"a": [{"ef": 16, "scored_per_user": 100, "recall@50": 0.3}, {"ef": 64, "scored_per_user": 300,
+                                                                       "recall@50": 0.4}],
+            "b": [{"beam": 5, "scored_per_user": 50, "recall@50": 0.2}]}
+    fig = budget_curve_figure(rows, {"a": "ef", "b": "beam"}, {"a": 0.41, "b": 0.25}, "en")
+    curves = [t for t in fig.data if t.showlegend is not False]
+    ceilings = [t for t in fig.data if t.showlegend is False]
+    assert [t.name for t in curves] == ["a", "b"] and all("text" not in t.mode for t in curves)
+    assert list(curves[0].text) == ["ef=16", "ef=64"]  # still in the hover
+    assert [tuple(t.y) for t in ceilings] == [(0.41, 0.41), (0.25, 0.25)]
+    assert tuple(ceilings[0].x) == (50, 300) and ceilings[0].legendgroup == "a"  # spans every curve, toggles with it
+    assert not fig.layout.annotations

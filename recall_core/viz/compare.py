@@ -25,7 +25,9 @@ def growth_figure(rows: list[dict], titles: tuple[str, str, str] = ("evaluations
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(type="log", row=1, col=2)
     fig.update_yaxes(range=[0, 1.05], row=1, col=3)
-    return base_layout(fig, height=420)
+    fig = base_layout(fig, height=420)
+    fig.update_layout(margin=dict(t=40))  # room for the subplot titles, which sit above the plotting area
+    return fig
 
 
 def overlap_heatmap(matrix: pd.DataFrame) -> go.Figure:
