@@ -1,12 +1,11 @@
 """Compare: the benchmark's table and curves, one user across the four methods, a plain reading."""
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from recall_core.artifacts import ArtifactError
 from recall_core.compare import FOUR, find_report, jaccard_matrix, shown_path, summary_frame
 from recall_core.methods import METHODS
-from recall_core.protocol import evaluate
+from recall_core.protocol import count_hits, evaluate
 from recall_core.viz.compare import growth_figure, overlap_heatmap
 from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.tables import ranking_frame
@@ -83,7 +82,7 @@ with guard():
         results = {m: models[m].retrieve([history], k, users=np.array([user])) for m in present}
         for col, method in zip(st.columns(len(present)), present):
             items = results[method].items[0]
-            hits = int(np.isin(items[items >= 0], truth).sum())
+            hits = count_hits(items, truth)
             col.markdown(f"**{method}**")
             col.caption(t("cmp_spent", n=int(results[method].n_scored[0]), hits=hits))
             frame = ranking_frame(split.catalogue, items, results[method].scores[0], truth, lang())

@@ -8,7 +8,7 @@ from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.dr import beam_animation, lattice_sankey, path_size_histogram
 from recall_core.viz.tables import ranking_frame
 from ui.state import dataset, guard, lang, require_data, require_model, t
-from ui.widgets import user_picker
+from ui.widgets import hits_summary, user_picker
 
 ALPHAS = [0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 
@@ -107,8 +107,7 @@ with guard():
         st.caption(t("scored_summary", n=trace.n_scored, total=split.n_items, frac=trace.n_scored / split.n_items))
     with right:
         items = result.items[0]
-        hits = int(np.isin(items[items >= 0], truth).sum())
-        st.markdown(f"**{t('result_header')}** · " + t("hits_summary", hits=hits, k=k, recall=hits / max(len(truth), 1)))
+        st.markdown(f"**{t('result_header')}** · " + hits_summary(items, truth, k))
         st.dataframe(ranking_frame(cat, items, result.scores[0], truth, lang()), hide_index=True, width="stretch",
                      height=320)
 

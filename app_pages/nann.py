@@ -5,13 +5,13 @@ import streamlit as st
 
 from recall_core.artifacts import artifact_path
 from recall_core.i18n import translate
-from recall_core.nann import hops_from
+from recall_core.nann import graph_misses
 from recall_core.projection import cached_umap
 from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.nann import graph_layer_map, search_animation
 from recall_core.viz.tables import ranking_frame
 from ui.state import dataset, guard, lang, require_data, require_model, t
-from ui.widgets import localized_choice, user_picker
+from ui.widgets import hits_summary, localized_choice, user_picker
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -70,17 +70,13 @@ with guard():
 
     left, right = st.columns(2)
     with left:
-        hits = int(np.isin(returned[returned >= 0], truth).sum())
-        st.markdown(f"**{t('result_header')}** · " + t("hits_summary", hits=hits, k=k, recall=hits / max(len(truth), 1)))
+        st.markdown(f"**{t('result_header')}** · " + hits_summary(returned, truth, k))
         st.dataframe(ranking_frame(cat, returned, result.scores[0], truth, lang()), hide_index=True,
                      width="stretch", height=320)
     with right:
         if compare:
-            missed = np.setdiff1d(best[best >= 0], returned)
-            scored = set(np.concatenate([s.scored for s in trace.steps]).tolist()) | {trace.info["entry_point"]}
-            visited = np.array(sorted(scored))
-            hops = hops_from(nann.graph, visited, missed)
-            where = [t("nann_where_scored") if m in scored else t("nann_where_unreached", hops=hops[m] or "> 8")
+            missed, why = graph_misses(nann.graph, trace, best)
+            where = [t("nann_where_scored") if why[m] == "scored" else t("nann_where_unreached", hops=why[m] or "> 8")
                      for m in missed.tolist()]
             st.markdown(f"**{t('nann_missed_header')}** · {len(missed)}")
             st.dataframe(pd.DataFrame({t("col_title"): [cat.titles[m] for m in missed],

@@ -9,7 +9,7 @@ from recall_core.viz.tables import ranking_frame
 from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.tdm import beam_search_animation, node_labels, sample_path_figure
 from ui.state import dataset, guard, lang, require_data, require_model, t
-from ui.widgets import localized_choice, user_picker
+from ui.widgets import hits_summary, localized_choice, user_picker
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -71,8 +71,7 @@ with guard():
             t("col_total"): so_far,
         }), hide_index=True, width="stretch")
     with right:
-        hits = int(np.isin(result.items[0][result.items[0] >= 0], truth).sum())
-        st.markdown(f"**{t('result_header')}** · " + t("hits_summary", hits=hits, k=k, recall=hits / max(len(truth), 1)))
+        st.markdown(f"**{t('result_header')}** · " + hits_summary(result.items[0], truth, k))
         st.dataframe(ranking_frame(split.catalogue, result.items[0], result.scores[0], truth, lang()),
                      hide_index=True, width="stretch", height=320)
 

@@ -7,7 +7,7 @@ from recall_core.projection import cached_umap, place_among
 from recall_core.viz.tables import ranking_frame
 from recall_core.viz.two_tower import embedding_map
 from ui.state import dataset, guard, lang, require_data, require_model, t
-from ui.widgets import user_picker
+from ui.widgets import hits_summary, user_picker
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -44,9 +44,8 @@ with guard():
     left, right = st.columns(2)
     for col, result, title in ((left, exact, t("tt_exact")), (right, ann, t("tt_ann", ef=ef))):
         items = result.items[0]
-        hits = int(np.isin(items[items >= 0], truth).sum())
         col.markdown(f"**{title}**")
-        col.caption(t("hits_summary", hits=hits, k=k, recall=hits / max(len(truth), 1)) + " · "
+        col.caption(hits_summary(items, truth, k) + " · "
                     + t("scored_summary", n=int(result.n_scored[0]), total=n, frac=result.n_scored[0] / n))
         col.dataframe(ranking_frame(split.catalogue, items, result.scores[0], truth, lang()), hide_index=True,
                       width="stretch", height=420)

@@ -34,7 +34,7 @@ from .encoders import masked_mean, mlp
 from .protocol import (RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics,
                        top_k_excluding)
 from .trace import SearchTrace, TraceStep
-from .training import Progress, fit, set_seed
+from .training import Progress, fit, sample_tensors, set_seed
 
 EPS = 1e-12
 DR_BEAMS = [1, 2, 5, 10, 25, 50, 100, 200]
@@ -361,9 +361,8 @@ def train_dr(split: Split, cfg: DRConfig = DRConfig(), seed: int = 0, device=tor
     n_paths = cfg.width ** cfg.depth
     pi = np.stack([rng.choice(n_paths, cfg.paths_per_item, replace=False) for _ in range(split.n_items)])
     model = DRModel(split, cfg).to(device)
-    hist = torch.as_tensor(samples.histories, device=device)
+    hist, _, targets = sample_tensors(samples, device)
     targets_np = samples.targets
-    targets = torch.as_tensor(targets_np, device=device)
     total_epochs = cfg.epochs + cfg.em_rounds * cfg.round_epochs
     state = {"done": 0, "pi": pi}
 

@@ -34,7 +34,7 @@ from .hnsw_graph import HnswGraph, build_index, classic_search, export_graph
 from .protocol import (RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics,
                        top_k_excluding)
 from .trace import SearchTrace, TraceStep
-from .training import Progress, fit, set_seed
+from .training import Progress, fit, sample_tensors, set_seed
 
 N_LENGTH_BUCKETS = 8
 N_YEAR_BUCKETS = 8
@@ -140,6 +140,18 @@ def sampled_softmax_loss(model: NANNScorer, state: dict, candidates: torch.Tenso
 
 
 # ---------------------------------------------------------------------------- search
+
+
+def dense_scores(model: NANNScorer, state: dict, item_vecs: torch.Tensor, chunk: int = 512) -> np.ndarray:
+    """The scorer on every item for every user in ``state`` ([U, n_items]), a user and a chunk at a time."""
+    n_items = len(item_vecs)
+    out = np.empty((len(state["mask"]), n_items), dtype=np.float32)
+    with torch.no_grad():
+        for u in range(len(out)):
+            one = {k: v[u:u + 1] for k, v in state.items()}
+            for s in range(0, n_items, chunk):
+                out[u, s:s + chunk] = model.score(one, item_vecs[None, s:s + chunk])[0].float().cpu().numpy()
+    return out
 
 
 def layer_schedule(values: tuple[int, ...], n_layers: int) -> list[int]:
@@ -285,13 +297,7 @@ class NANN(Retriever):
 
     def all_scores(self, state: dict, chunk: int = 512) -> np.ndarray:
         """The scorer on every item for every user in ``state`` ([U, n_items])."""
-        out = np.empty((len(state["mask"]), self.n_items), dtype=np.float32)
-        with torch.no_grad():
-            for u in range(len(out)):
-                one = {k: v[u:u + 1] for k, v in state.items()}
-                for s in range(0, self.n_items, chunk):
-                    out[u, s:s + chunk] = self.model.score(one, self.item_vecs_t[None, s:s + chunk])[0].cpu().numpy()
-        return out
+        return dense_scores(self.model, state, self.item_vecs_t, chunk)
 
     def hnsw_rule(self, histories, k, users=None, ef: int = 64):
         """The original HNSW search rule (greedy descent, best-first SEARCH-LAYER, no step limit)
@@ -327,9 +333,7 @@ def train_nann(split: Split, cfg: NANNConfig = NANNConfig(), seed: int = 0, devi
     rng = set_seed(seed)
     samples = sliding_window_samples(split)
     model = NANNScorer(split, cfg).to(device)
-    hist = torch.as_tensor(samples.histories, device=device)
-    users = torch.as_tensor(samples.users, device=device)
-    targets = torch.as_tensor(samples.targets, device=device)
+    hist, users, targets = sample_tensors(samples, device)
     weight = (np.bincount(samples.targets, minlength=split.n_items) + 1.0) ** 0.75
     q = weight / weight.sum()
     log_q = torch.as_tensor(np.log(q * cfg.negatives), dtype=torch.float32, device=device)
@@ -348,10 +352,7 @@ def train_nann(split: Split, cfg: NANNConfig = NANNConfig(), seed: int = 0, devi
         h = torch.as_tensor(history_matrix(valid.inputs, split.config.max_len, split.pad), device=device)
         state = model.user_state(h, torch.as_tensor(valid.users, device=device) if use_profiles else None)
         e_v = model.item_vectors(torch.arange(split.n_items, device=device))
-        scores = torch.cat([model.score({k: v[u:u + 1] for k, v in state.items()}, e_v[None]) for u in range(len(h))])
-        for u, inp in enumerate(valid.inputs):
-            scores[u, torch.from_numpy(np.array(inp, dtype=np.int64))] = -torch.inf
-        items = torch.topk(scores, 50, dim=1).indices.cpu().numpy()
+        items, _ = top_k_excluding(torch.from_numpy(dense_scores(model, state, e_v)), valid.inputs, 50)
         model.train()
         return ranking_metrics(items, valid.truths, (50,))["recall@50"]
 
@@ -401,3 +402,14 @@ def hops_from(graph: HnswGraph, sources: np.ndarray, targets: np.ndarray, level:
                         found[n] = hop
         frontier = nxt
     return {t: found.get(t) for t in want}
+
+
+def graph_misses(graph: HnswGraph, trace: SearchTrace, brute_items: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Items of the brute-force top-K that the graph search did not return, and why: "scored" when the
+    search scored it but did not keep it, else its hop distance on layer 0 from the scored set
+    (None beyond 8 hops)."""
+    returned = trace.items
+    missed = np.setdiff1d(brute_items[brute_items >= 0], returned)
+    scored = set(np.concatenate([s.scored for s in trace.steps]).tolist()) | {trace.info["entry_point"]}
+    hops = hops_from(graph, np.array(sorted(scored)), missed)
+    return missed, {m: ("scored" if m in scored else hops[m]) for m in missed.tolist()}

@@ -108,6 +108,11 @@ def hit_matrix(items: np.ndarray, truths: list[np.ndarray]) -> np.ndarray:
     return np.stack([np.isin(row, truth) & (row >= 0) for row, truth in zip(items, truths)])
 
 
+def count_hits(items: np.ndarray, truth: np.ndarray) -> int:
+    """How many of one user's returned items (padding -1 ignored) are in the held-out half."""
+    return int(hit_matrix(np.asarray(items)[None], [truth]).sum())
+
+
 def ranking_metrics(items: np.ndarray, truths: list[np.ndarray], ks=(10, 50)) -> dict[str, float]:
     """Per-user averaged precision, recall, F, NDCG and hit rate at each cutoff."""
     hits = hit_matrix(items, truths).astype(np.float64)

@@ -35,6 +35,11 @@ def set_seed(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+def sample_tensors(samples, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A :class:`~recall_core.data.Samples` set as (histories, users, targets) tensors on ``device``."""
+    return tuple(torch.as_tensor(a, device=device) for a in (samples.histories, samples.users, samples.targets))
+
+
 def minibatches(n: int, batch_size: int, rng: np.random.Generator, shuffle: bool = True) -> Iterable[np.ndarray]:
     order = rng.permutation(n) if shuffle else np.arange(n)
     for start in range(0, n, batch_size):

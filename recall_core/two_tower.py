@@ -27,7 +27,7 @@ from .hnsw_graph import build_index, classic_search, export_graph
 from .protocol import (RetrievalResult, Retriever, checked_size, hit_matrix, pack_ranked, ranking_metrics,
                        top_k_excluding)
 from .trace import SearchTrace, TraceStep
-from .training import Progress, fit, set_seed
+from .training import Progress, fit, sample_tensors, set_seed
 
 
 @dataclass
@@ -166,9 +166,7 @@ def train_two_tower(split: Split, cfg: TwoTowerConfig = TwoTowerConfig(), seed: 
     rng = set_seed(seed)
     samples = sliding_window_samples(split)
     model = TwoTowerModel(split, cfg).to(device)
-    hist = torch.as_tensor(samples.histories, device=device)
-    targets = torch.as_tensor(samples.targets, device=device)
-    users = torch.as_tensor(samples.users, device=device)
+    hist, users, targets = sample_tensors(samples, device)
     freq = np.bincount(samples.targets, minlength=split.n_items) + 1.0
     log_q = torch.as_tensor(np.log(freq / freq.sum() * min(cfg.batch_size, len(samples))), dtype=torch.float32,
                             device=device)

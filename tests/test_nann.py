@@ -143,3 +143,19 @@ def test_nann_on_ml100k(trained, ml100k):
     assert report["graph_layers"] >= 2
     curve = nann.log["budget_curve"]
     assert curve[-1]["scored_per_user"] >= curve[0]["scored_per_user"]
+
+
+def test_graph_misses_explains_each_brute_force_item_the_graph_lost(small_nann, synthetic):
+    from recall_core.nann import graph_misses
+
+    held = synthetic.test
+    for row in range(5):
+        h, u = [held.inputs[row]], held.users[row:row + 1]
+        trace = small_nann.retrieve(h, 20, trace=True, users=u, ef0=4, steps0=1).traces[0]
+        brute = small_nann.brute_force(h, 20, users=u).items[0]
+        missed, why = graph_misses(small_nann.graph, trace, brute)
+        scored = set(np.concatenate([s.scored for s in trace.steps]).tolist()) | {trace.info["entry_point"]}
+        assert set(missed.tolist()) == set(brute.tolist()) - set(trace.items.tolist()) - {-1}
+        for item, reason in why.items():
+            assert (reason == "scored") == (item in scored)
+            assert reason == "scored" or reason is None or 1 <= reason <= 8

@@ -55,3 +55,10 @@ def test_sanity_figures_on_ml100k(ml100k):
     cf = evaluate(ItemCF(ml100k), ml100k)
     assert 0.20 < pop["recall@50"] < 0.28  # guide: popularity ~ 0.24
     assert 0.31 < cf["recall@50"] < 0.40  # guide: item co-occurrence CF ~ 0.35
+
+
+def test_count_hits_ignores_padding():
+    from recall_core.protocol import count_hits
+
+    assert count_hits(np.array([3, 5, -1, 7]), np.array([5, 7, 9])) == 2
+    assert count_hits(np.array([-1, -1]), np.array([1])) == 0

@@ -1,13 +1,20 @@
-"""Widgets several pages share: the test-user picker and its history."""
+"""Widgets several pages share: the test-user picker and its history, translated choices, hit counts."""
 from __future__ import annotations
 
 import streamlit as st
 
 from recall_core.data import Split
 from recall_core.i18n import translate
+from recall_core.protocol import count_hits
 from recall_core.viz.tables import history_frame
 
 from .state import lang, t
+
+
+def hits_summary(items, truth, k: int) -> str:
+    """"n of the K returned are in the held-out half (recall r)" for one user."""
+    hits = count_hits(items, truth)
+    return t("hits_summary", hits=hits, k=k, recall=hits / max(len(truth), 1))
 
 
 def localized_choice(widget, label: str, options: list, format_func, key: str, index: int = 0, **kwargs):
