@@ -21,7 +21,7 @@ with guard():
         st.subheader(t("home_protocol_header"))
         cfg = split.config
         st.markdown(t("home_protocol", min_rating=cfg.min_rating, min_pos=cfg.min_positives,
-                      train=len(split.train_users), valid=len(split.valid), test=len(split.test)))
+                      train=len(split.full_train_users), valid=len(split.valid), test=len(split.test)))
         st.subheader(t("home_results_header"))
         if reports:
             st.dataframe(pd.DataFrame(reports), hide_index=True, width="stretch")
