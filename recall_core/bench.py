@@ -22,22 +22,24 @@ from .artifacts import atomic_write_bytes
 from .cli import apply_data_dir, load_data, run_cli, training_bar
 from .dr import DR_BEAMS, path_size_stats, rerun_path_step
 from .methods import artifact_status, default_config, load_or_train
-from .nann import CURVE_STEPS, NANN_EF0
-from .protocol import budget_curve, evaluate
+from .protocol import ItemCF, evaluate, per_user_recall
 from .scaling import cost_growth
-from .tdm import beam_sizes
+from .segments import segment_table, segment_users
+from .stats import paired_difference
 from .training import resolve_device
+from .tuning import choose_search, curve_as_budget
 
 QUALITY_METHODS = ["popular", "item_cf", "two_tower", "tdm", "dr", "nann", "nann_plain"]
 TABLE = ["precision@10", "recall@10", "f1@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user",
          "ms_per_user", "train_seconds"]
-TT_EF = [16, 32, 64, 128, 256]
 DR_ALPHAS = [0.0, 1e-3, 1e-2, 1e-1]  # the π step re-run from the trained model at each α (collapse at 0)
-NANN_STEPS0 = [1, 2, 3, 4, 6, 8]  # T at layer 0, with the configured ef (the knob that decided NANN's recall)
 
 
 def quality(split, seeds: list[int], device: str, methods: list[str], log=print) -> tuple[list[dict], dict]:
-    """Per-seed reports of every method and, for the first seed, each index's budget curve."""
+    """Per-seed test reports of every method, each index's search setting chosen on validation first.
+
+    Returns the rows and, for the first seed, each index's validation sweep as its budget curve.
+    """
     rows, curves = [], {}
     for seed in seeds:
         for method in methods:
@@ -46,38 +48,44 @@ def quality(split, seeds: list[int], device: str, methods: list[str], log=print)
             fresh = trainable and artifact_status(split, method, seed) != "ready"
             with training_bar(f"{method} seed {seed}", enabled=trainable) as progress:
                 retriever = load_or_train(split, method, seed, device, progress=progress, log=log)
-            row = evaluate(retriever, split)
+            choice = choose_search(method, retriever, split.valid)
+            row = evaluate(retriever, split, search=choice.setting if choice else None, per_user=True)
             row["seed"] = seed
             row["trained_in_this_run"] = bool(fresh)
             train_log = getattr(retriever, "log", None) or {}
             row["train_seconds"] = float(train_log.get("train_seconds", train_log.get("wall_seconds", 0.0)))
             row["wall_seconds"] = float(train_log.get("wall_seconds", row["train_seconds"]))
             row["seconds_per_epoch"] = _epoch_seconds(train_log)
+            if choice is not None:
+                row["validation"] = choice.as_dict()
+                if seed == seeds[0]:
+                    curves[method] = {"knob": choice.knob, "rows": curve_as_budget(choice),
+                                      "ceiling": choice.ceiling, "users": "validation"}
             if method == "dr":
                 row["alpha_sweep"] = [dict(alpha=a, **path_size_stats(rerun_path_step(retriever, a), retriever.n_paths))
                                       for a in DR_ALPHAS]
-            if method in ("nann", "nann_plain"):
-                row["steps0_sweep"] = budget_curve(retriever, split.test, "steps0", NANN_STEPS0)
             rows.append(row)
-            if seed == seeds[0]:
-                curve = _curve(method, retriever, split)
-                if curve is not None:
-                    curves[method] = {"knob": curve[0], "rows": curve[1], "ceiling": row["bruteforce_recall@50"]}
     return rows, curves
 
 
-def _curve(method, retriever, split):
-    if method == "two_tower":
-        return "ef", budget_curve(retriever, split.test, "ef", TT_EF)
-    if method == "tdm":
-        return "beam", retriever.log.get("budget_curve") or budget_curve(retriever, split.test, "beam",
-                                                                          beam_sizes(retriever.tree))
-    if method == "dr":
-        return "beam", retriever.log.get("budget_curve") or budget_curve(retriever, split.test, "beam", DR_BEAMS)
-    if method in ("nann", "nann_plain"):
-        return "ef0", retriever.log.get("budget_curve") or budget_curve(retriever, split.test, "ef0", NANN_EF0,
-                                                                         steps0=CURVE_STEPS)
-    return None
+def _world(knobs, seeds, methods, device, say) -> list[dict]:
+    from .worlds import world_sweep
+
+    return world_sweep(knobs, seeds, methods, device=device, log=say)
+
+
+def _world_description() -> str:
+    """The constructed world's own account of itself (first paragraph of its module docstring)."""
+    from . import worlds
+
+    return (worlds.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+
+
+def validation_standard_error(split) -> float:
+    """Standard error of a validation recall@50 (item-CF's per-user figures: deterministic and cheap)."""
+    items = ItemCF(split).retrieve(split.valid.inputs, 50).items
+    values = per_user_recall(items, split.valid.truths, 50)
+    return float(values.std() / np.sqrt(len(values)))
 
 
 def _epoch_seconds(train_log: dict) -> float | None:
@@ -87,8 +95,31 @@ def _epoch_seconds(train_log: dict) -> float | None:
     return float(np.mean(seconds)) if seconds else None
 
 
+def per_user(rows: list[dict], key: str = "per_user_recall@50") -> dict[str, np.ndarray]:
+    """method -> [n_seeds, n_test_users] of a per-user figure (rows of one method share the test users)."""
+    out = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        out[method] = np.array([r[key] for r in rows if r["method"] == method and key in r])
+    return out
+
+
+def paired_to_baseline(rows: list[dict], baseline: str = "two_tower") -> dict[str, dict]:
+    """Per method: paired per-user difference to the baseline's index recall@50, for the method's index and
+    for its brute-force ceiling, each with a bootstrap 95% interval over test users (seeds averaged per user)."""
+    index, brute = per_user(rows), per_user(rows, "per_user_bruteforce_recall@50")
+    if baseline not in index:
+        return {}
+    out = {}
+    for method in index:
+        if method == baseline or not len(index[method]):
+            continue
+        out[method] = {"index": paired_difference(index[method], index[baseline]).as_dict(),
+                       "ceiling": paired_difference(brute[method], index[baseline]).as_dict()}
+    return out
+
+
 def summarise(rows: list[dict]) -> list[dict]:
-    """Mean and standard deviation over seeds for every method and metric."""
+    """Mean and standard deviation over seeds for every method and metric, with the chosen search settings."""
     out = []
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == method]
@@ -103,6 +134,11 @@ def summarise(rows: list[dict]) -> list[dict]:
             values = [r[key] for r in mine if key in r]
             if values:
                 summary[key] = float(np.mean(values))
+        if any("search" in r for r in mine):
+            summary["search_per_seed"] = [r.get("search", {}) for r in mine]
+        ratios = [r["recall@50"] / r["bruteforce_recall@50"] for r in mine if r.get("bruteforce_recall@50")]
+        if ratios:
+            summary["index_over_ceiling"] = float(np.mean(ratios))
         out.append(summary)
     return out
 
@@ -125,7 +161,18 @@ def save_png(path: Path, kind: str, payload) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if kind == "budget":
+    if kind == "world":
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for i, method in enumerate(dict.fromkeys(r["method"] for r in payload)):
+            knobs = sorted({r["knob"] for r in payload if r["method"] == method})
+            values = [[r["recall@50"] for r in payload if r["method"] == method and r["knob"] == k] for k in knobs]
+            ax.errorbar(knobs, [np.mean(v) for v in values], yerr=[np.std(v) for v in values], fmt="o-",
+                        color=f"C{i}", label=method, capsize=3)
+        ax.set_xlabel("knob: 0 = an inner product suffices … 1 = it cannot express the taste")
+        ax.set_ylabel("recall@50 (test users of the world)")
+        ax.set_title("A constructed world (synthetic)")
+        ax.legend(fontsize=8)
+    elif kind == "budget":
         fig, ax = plt.subplots(figsize=(8, 5))
         for i, (method, c) in enumerate(payload.items()):
             colour = f"C{i}"
@@ -163,18 +210,14 @@ def markdown(report: dict) -> str:
              f"Command: `{report['command']}`  ",
              f"Machine: {report['machine']}; device `{report['device']}`; wall time {report['wall_seconds'] / 60:.1f} min; "
              f"profile `{report['profile']}`; {_provenance(report['rows'])}.", "",
-             f"## Quality on {report['dataset']} ({report['n_test_users']} test users, seeds {report['seeds']})", "",
-             "Mean ± std over seeds. With this few test users, differences in recall@50 below about 0.02 are noise.", "",
-             "| method | P@10 | R@10 | F1@10 | R@50 | NDCG@50 | brute-force R@50 | scored/user | ms/user | train s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for s in report["summary"]:
-        cell = lambda k, d=3: f"{s[k]:.{d}f} ± {s.get(k + '_std', 0):.{d}f}" if k in s else "—"
-        lines.append(f"| {s['method']} | {cell('precision@10')} | {cell('recall@10')} | {cell('f1@10')} | "
-                     f"{cell('recall@50')} | {cell('ndcg@50')} | {cell('bruteforce_recall@50')} | "
-                     f"{s.get('scored_per_user', 0):.0f} | {s.get('ms_per_user', 0):.2f} | {s.get('train_seconds', 0):.0f} |")
-    lines += ["", "## Budget curves", "", "![budget](budget_curves.png)", "",
+             f"Protocol: {report.get('n_valid_users', '?')} validation users (recall@50 standard error "
+             f"{report.get('valid_standard_error', float('nan')):.4f}) choose every search setting; the "
+             f"{report['n_test_users']} test users are used once, for the figures below.", ""]
+    lines += _quality_table(report) + _paired_table(report) + _settings_table(report) + _segment_lines(report)
+    lines += ["## Budget curves (validation users)", "", "![budget](budget_curves.png)", "",
               "[interactive](budget_curves.html). Knobs: two-tower hnswlib `ef`, TDM beam size, DR beam size, "
-              "NANN layer-0 `ef`. Dashed lines: the same model scoring every item.", ""]
+              "NANN steps T at layer 0. Dashed lines: the same model scoring every item (on validation).", ""]
+    lines += _world_lines(report)
     if report.get("cost_growth"):
         lines += ["## Cost growth with catalogue size (synthetic, fixed scorer)", "",
                   "| items | method | evaluations/query | ms/query | recall vs exact top-50 | build s |",
@@ -192,6 +235,88 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _quality_table(report: dict) -> list[str]:
+    lines = [f"## Quality on {report['dataset']} ({report['n_test_users']} test users, seeds {report['seeds']})", "",
+             "Mean ± std over seeds; index settings chosen on validation. `index/ceiling` = recall@50 of the index "
+             "over the same model's brute force.", "",
+             "| method | P@10 | R@10 | R@50 | NDCG@50 | brute-force R@50 | index/ceiling | scored/user | ms/user | train s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for s in report["summary"]:
+        cell = lambda k, d=3: f"{s[k]:.{d}f} ± {s.get(k + '_std', 0):.{d}f}" if k in s else "—"
+        ratio = f"{s['index_over_ceiling']:.3f}" if "index_over_ceiling" in s else "—"
+        lines.append(f"| {s['method']} | {cell('precision@10')} | {cell('recall@10')} | {cell('recall@50')} | "
+                     f"{cell('ndcg@50')} | {cell('bruteforce_recall@50')} | {ratio} | "
+                     f"{s.get('scored_per_user', 0):.0f} | {s.get('ms_per_user', 0):.2f} | {s.get('train_seconds', 0):.0f} |")
+    return lines + [""]
+
+
+def _paired_table(report: dict) -> list[str]:
+    paired = report.get("paired", {})
+    if not paired:
+        return []
+    lines = ["## Against the two-tower, user by user", "",
+             "Mean per-user difference in recall@50 to the two-tower's index (each user's figure averaged over the "
+             "seeds first), with a bootstrap 95% interval over test users. `better` / `worse` only when the interval "
+             "excludes 0.", "", "| method | index − two-tower | verdict | ceiling − two-tower | verdict |",
+             "|---|---|---|---|---|"]
+    for method, d in paired.items():
+        fmt = lambda x: f"{x['mean']:+.3f} [{x['low']:+.3f}, {x['high']:+.3f}]"
+        lines.append(f"| {method} | {fmt(d['index'])} | {d['index']['verdict']} | {fmt(d['ceiling'])} | "
+                     f"{d['ceiling']['verdict']} |")
+    return lines + [""]
+
+
+def _settings_table(report: dict) -> list[str]:
+    chosen = [r for r in report["rows"] if r.get("validation")]
+    if not chosen:
+        return []
+    lines = ["## Search settings chosen on validation", "",
+             "The cheapest setting whose validation recall@50 is within 0.005 of the model's validation ceiling "
+             "(half the validation standard error).", "",
+             "| method | seed | knob | chosen | validation R@50 at it | validation ceiling | test R@50 |",
+             "|---|---|---|---|---|---|---|"]
+    for r in chosen:
+        v = r["validation"]
+        at = next((c["recall@50"] for c in v["curve"] if all(c[k] == x for k, x in v["setting"].items())), float("nan"))
+        lines.append(f"| {r['method']} | {r['seed']} | {v['knob']} | {v['setting'][v['knob']]} | {at:.3f} | "
+                     f"{v['valid_ceiling']:.3f} | {r['recall@50']:.3f} |")
+    return lines + [""]
+
+
+def _segment_lines(report: dict) -> list[str]:
+    rows = report.get("segments", [])
+    if not rows:
+        return []
+    lines = ["## Who wins for whom (test users in thirds)", "",
+             "recall@50 per segment (mean over seeds) with its 95% interval; the difference to the two-tower is "
+             "paired per user.", "", "| feature | segment (range) | users | method | R@50 [95%] | − two-tower [95%] |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        diff = (f"{r['diff']:+.3f} [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}] {r['verdict']}"
+                if "diff" in r else "—")
+        lines.append(f"| {r['feature']} | {r['level']} ({r['min']:.2f}–{r['max']:.2f}) | {r['n_users']} | {r['method']} | "
+                     f"{r['recall@50']:.3f} [{r['low']:.3f}, {r['high']:.3f}] | {diff} |")
+    return lines + [""]
+
+
+def _world_lines(report: dict) -> list[str]:
+    rows = report.get("world_sweep", [])
+    if not rows:
+        return []
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    knobs = sorted({r["knob"] for r in rows})
+    lines = ["## A constructed world (synthetic, labelled as such)", "", report.get("world_description", ""), "",
+             "recall@50 on the world's test users, mean ± std over seeds:", "",
+             "| knob | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+    for knob in knobs:
+        cells = []
+        for m in methods:
+            values = [r["recall@50"] for r in rows if r["knob"] == knob and r["method"] == m]
+            cells.append(f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "—")
+        lines.append(f"| {knob:g} | " + " | ".join(cells) + " |")
+    return lines + ["", "![world](world_sweep.png)", ""]
+
+
 def _provenance(rows: list[dict]) -> str:
     learned = [r for r in rows if r.get("train_seconds")]
     fresh = sum(bool(r.get("trained_in_this_run")) for r in learned)
@@ -200,7 +325,7 @@ def _provenance(rows: list[dict]) -> str:
 
 
 def _details(report: dict) -> list[str]:
-    """Per-method figures behind the table: index vs exact, the NANN step sweep, DR's path spread."""
+    """Per-method figures behind the table: index vs exact, the classic HNSW rule, DR's path spread."""
     by = {s["method"]: s for s in report["summary"]}
     lines = ["## Method details (mean over seeds)", ""]
     if "two_tower" in by and "ann_recall_vs_exact@50" in by["two_tower"]:
@@ -224,14 +349,6 @@ def _details(report: dict) -> list[str]:
         for r in alphas:
             lines.append(f"| {r['seed']} | " + " | ".join(
                 f"{a['non_empty_paths']} / {a['largest_path']} / {a['gini']:.2f}" for a in r["alpha_sweep"]) + " |")
-    sweeps = [r for r in report["rows"] if r.get("steps0_sweep")]
-    if sweeps:
-        lines += ["", "NANN steps T at layer 0 (ef as configured; recall@50 / items scored per user, per seed):", "",
-                  "| method | seed | brute force | " + " | ".join(f"T={r['steps0']}" for r in sweeps[0]["steps0_sweep"])
-                  + " |", "|---|---|---|" + "---|" * len(sweeps[0]["steps0_sweep"])]
-        for r in sweeps:
-            lines.append(f"| {r['method']} | {r['seed']} | {r['bruteforce_recall@50']:.3f} | " + " | ".join(
-                f"{c['recall@50']:.3f} / {c['scored_per_user']:.0f}" for c in r["steps0_sweep"]) + " |")
     return lines + [""]
 
 
@@ -248,6 +365,9 @@ def main(argv=None) -> int:
     p.add_argument("--source")
     p.add_argument("--scaling-sizes", default="1000,10000,100000,1000000",
                    help="catalogue sizes of the cost-growth study ('' to skip it)")
+    p.add_argument("--world-knobs", default="0,0.5,1",
+                   help="knob values of the constructed world's sweep ('' to skip it)")
+    p.add_argument("--world-methods", default="item_cf,two_tower,tdm,dr,nann")
     args = p.parse_args(argv)
     apply_data_dir(args)
     device = str(resolve_device(args.device))
@@ -258,6 +378,11 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     say = lambda msg: print(msg, file=sys.stderr, flush=True)
     rows, curves = quality(split, seeds, device, args.methods.split(","), log=say)
+    paired = paired_to_baseline(rows)
+    test_rows = {m: v for m, v in per_user(rows).items() if len(v)}
+    segments = segment_table(test_rows, segment_users(split, split.test)) if "two_tower" in test_rows else []
+    knobs = [float(k) for k in args.world_knobs.split(",") if k]
+    world = _world(knobs, seeds, args.world_methods.split(","), device, say) if knobs else []
     sizes = [int(s) for s in args.scaling_sizes.split(",") if s]
     growth = cost_growth(sizes, progress=say) if sizes else []
     from .methods import profile
@@ -267,8 +392,11 @@ def main(argv=None) -> int:
         "command": "python -m recall_core.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
                    f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'}",
-        "n_test_users": len(split.test), "n_items": split.n_items,
+        "n_test_users": len(split.test), "n_items": split.n_items, "n_valid_users": len(split.valid),
+        "valid_standard_error": validation_standard_error(split),
         "rows": rows, "summary": summarise(rows), "budget_curves": curves, "cost_growth": growth,
+        "paired": paired, "segments": segments, "world_sweep": world,
+        "world_description": _world_description() if world else "",
     }
     report["wall_seconds"] = time.perf_counter() - start
     write_text = lambda name, text: atomic_write_bytes(out / name, lambda fh: fh.write(text.encode()))
@@ -276,6 +404,8 @@ def main(argv=None) -> int:
     write_text("report.md", markdown(report))
     write_text("budget_curves.html", budget_figure(curves).to_html(include_plotlyjs=True, full_html=True))
     save_png(out / "budget_curves.png", "budget", curves)
+    if world:
+        save_png(out / "world_sweep.png", "world", world)
     if growth:
         from .viz.compare import growth_figure
 

@@ -138,19 +138,26 @@ def ranking_metrics(items: np.ndarray, truths: list[np.ndarray], ks=(10, 50)) ->
 
 
 def evaluate(retriever: Retriever, split: Split, ks=(10, 50), held: HeldOut | None = None,
-             batch_size: int = 256) -> dict:
-    """Run the index and the brute-force ceiling on held-out users; return the report row."""
+             batch_size: int = 256, search: dict | None = None, per_user: bool = False) -> dict:
+    """Run the index and the brute-force ceiling on held-out users; return the report row.
+
+    ``search`` overrides the index's search settings (e.g. ``{"beam": 32}``, chosen on validation);
+    ``per_user`` adds each user's recall@max(ks) of the index and of brute force, for paired intervals.
+    """
     held = held or split.test
+    search = search or {}
     k = max(ks)
     start = time.perf_counter()
     batches = [slice(i, i + batch_size) for i in range(0, len(held), batch_size)]
-    parts = [retriever.retrieve(held.inputs[b], k, users=held.users[b]) for b in batches]
+    parts = [retriever.retrieve(held.inputs[b], k, users=held.users[b], **search) for b in batches]
     elapsed = time.perf_counter() - start
     items = np.concatenate([p.items for p in parts])
     n_scored = np.concatenate([p.n_scored for p in parts])
     brute = np.concatenate([retriever.brute_force(held.inputs[b], k, users=held.users[b]).items for b in batches])
     report = {"method": retriever.method, "dataset": split.name, "n_test_users": len(held),
               "n_items": split.n_items}
+    if search:
+        report["search"] = {key: (v.item() if isinstance(v, np.generic) else v) for key, v in search.items()}
     report.update(ranking_metrics(items, held.truths, ks))
     for name, value in ranking_metrics(brute, held.truths, ks).items():
         report[f"bruteforce_{name}"] = value
@@ -159,8 +166,18 @@ def evaluate(retriever: Retriever, split: Split, ks=(10, 50), held: HeldOut | No
     # a retriever may time its search alone (without trace or cost bookkeeping)
     searched = sum(p.extras.get("search_seconds", np.nan) for p in parts)
     report["ms_per_user"] = 1000.0 * (searched if np.isfinite(searched) else elapsed) / max(len(held), 1)
+    if per_user:
+        report[f"per_user_recall@{k}"] = per_user_recall(items, held.truths, k).tolist()
+        report[f"per_user_bruteforce_recall@{k}"] = per_user_recall(brute, held.truths, k).tolist()
     report.update(retriever.extra_metrics(held, k))
     return report
+
+
+def per_user_recall(items: np.ndarray, truths: list[np.ndarray], k: int = 50) -> np.ndarray:
+    """recall@k of every user: |top-k ∩ truth| / |truth| (the protocol's metric before averaging)."""
+    items = np.asarray(items)
+    hits = hit_matrix(items[:, :k], truths).sum(axis=1)
+    return hits / np.maximum([len(set(t.tolist())) for t in truths], 1)
 
 
 def budget_curve(retriever: Retriever, held: HeldOut, knob: str, values: list, k: int = 50, **fixed) -> list[dict]:

@@ -14,15 +14,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .protocol import hit_matrix
+from .protocol import per_user_recall  # noqa: F401  (re-exported: one place for the metric)
 
 N_BOOTSTRAP = 2000
-
-
-def per_user_recall(items: np.ndarray, truths: list[np.ndarray], k: int = 50) -> np.ndarray:
-    """recall@k of every user: |top-k ∩ truth| / |truth| (the protocol's metric before averaging)."""
-    hits = hit_matrix(np.asarray(items)[:, :k], truths).sum(axis=1)
-    return hits / np.maximum([len(set(np.asarray(t).tolist())) for t in truths], 1)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def test_bench_cli_writes_the_report(data_root, trained, tmp_path):
     trained("two_tower")
     out = tmp_path / "bench"
     assert main(["--dataset", "ml-100k", "--out", str(out), "--seeds", "0", "--methods", "popular,two_tower",
-                 "--scaling-sizes", "1000"]) == 0
+                 "--scaling-sizes", "1000", "--world-knobs", ""]) == 0
     report = json.loads((out / "report.json").read_text())
     assert [s["method"] for s in report["summary"]] == ["popular", "two_tower"]
     assert report["budget_curves"]["two_tower"]["knob"] == "ef"
@@ -67,22 +67,47 @@ def test_bench_cli_writes_the_report(data_root, trained, tmp_path):
     for name in ("report.md", "budget_curves.png", "budget_curves.html", "cost_growth.png", "cost_growth.html"):
         assert (out / name).stat().st_size > 0
     assert "| two_tower |" in (out / "report.md").read_text()
-    assert "of 1 models trained in this run" in (out / "report.md").read_text()
+    text = (out / "report.md").read_text()
+    assert "of 1 models trained in this run" in text and "chosen on validation" in text
+    tt = next(r for r in report["rows"] if r["method"] == "two_tower")
+    assert tt["search"]["ef"] in (16, 32, 64, 128, 256) and len(tt["per_user_recall@50"]) == report["n_test_users"]
+    assert report["valid_standard_error"] <= 0.01 and report["segments"]
 
 
-def test_report_details_show_the_nann_step_sweep():
+def test_report_details_show_the_dr_alpha_sweep():
     from recall_core.bench import _details
 
-    sweep = [{"steps0": 1, "recall@50": 0.2, "scored_per_user": 90.0}, {"steps0": 4, "recall@50": 0.38,
-                                                                          "scored_per_user": 330.0}]
     report = {"summary": [{"method": "nann", "recall_vs_bruteforce@50": 0.97, "hnsw_rule_recall@50": 0.385,
                            "hnsw_rule_scored_per_user": 201.0}],
-              "rows": [{"method": "nann", "seed": 1, "bruteforce_recall@50": 0.389, "steps0_sweep": sweep},
-                       {"method": "dr", "seed": 0, "K": 10, "D": 3, "alpha_sweep": [
-                           {"alpha": 0.0, "non_empty_paths": 155, "largest_path": 702, "gini": 0.88}]}]}
+              "rows": [{"method": "dr", "seed": 0, "K": 10, "D": 3, "alpha_sweep": [
+                  {"alpha": 0.0, "non_empty_paths": 155, "largest_path": 702, "gini": 0.88}]}]}
     text = "\n".join(_details(report))
-    assert "non-empty paths of 1000" in text and "| 0 | 155 / 702 / 0.88 |" in text
-    assert "97.0%" in text and "| T=1 | T=4 |" in text and "| nann | 1 | 0.389 | 0.200 / 90 | 0.380 / 330 |" in text
+    assert "non-empty paths of 1000" in text and "| 0 | 155 / 702 / 0.88 |" in text and "97.0%" in text
+
+
+def test_report_tables_show_validation_choices_and_paired_intervals():
+    from recall_core.bench import _paired_table, _settings_table
+
+    curve = [{"beam": 5, "recall@50": 0.36, "scored_per_user": 200.0}, {"beam": 10, "recall@50": 0.372,
+                                                                          "scored_per_user": 300.0}]
+    report = {"rows": [{"method": "dr", "seed": 0, "recall@50": 0.381, "validation": {
+        "knob": "beam", "setting": {"beam": 10}, "curve": curve, "valid_ceiling": 0.374}}],
+        "paired": {"dr": {"index": {"mean": -0.012, "low": -0.03, "high": 0.004, "verdict": "within noise"},
+                          "ceiling": {"mean": 0.02, "low": 0.005, "high": 0.035, "verdict": "better"}}}}
+    settings = "\n".join(_settings_table(report))
+    assert "| dr | 0 | beam | 10 | 0.372 | 0.374 | 0.381 |" in settings
+    paired = "\n".join(_paired_table(report))
+    assert "| dr | -0.012 [-0.030, +0.004] | within noise | +0.020 [+0.005, +0.035] | better |" in paired
+
+
+def test_paired_to_baseline_reads_per_user_rows():
+    from recall_core.bench import paired_to_baseline
+
+    rows = [{"method": "two_tower", "per_user_recall@50": [0.1, 0.2, 0.3], "per_user_bruteforce_recall@50": [0.1, 0.2, 0.3]},
+            {"method": "x", "per_user_recall@50": [0.2, 0.3, 0.4], "per_user_bruteforce_recall@50": [0.1, 0.2, 0.3]}]
+    out = paired_to_baseline(rows)
+    assert out["x"]["index"]["mean"] == pytest.approx(0.1) and out["x"]["index"]["verdict"] == "better"
+    assert out["x"]["ceiling"]["mean"] == pytest.approx(0.0) and out["x"]["ceiling"]["verdict"] == "within noise"
 
 
 def test_report_path_is_shown_relative_to_the_project(tmp_path):
