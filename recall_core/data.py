@@ -238,7 +238,17 @@ _SPLITS: dict[tuple, Split] = {}
 
 def load_split(name: str = "ml-100k", config: SplitConfig = SplitConfig(), root: Path | None = None,
                source=None, progress=None) -> Split:
-    """Fetch (if needed), parse and split a release; memoised per process."""
+    """Fetch (if needed), parse and split a release; memoised per process.
+
+    Constructed datasets (``world:multi-interest@<knob>``, ``synthetic-6k``: see ``worlds``)
+    are generated instead of fetched."""
+    from . import worlds  # worlds builds on this module
+
+    if worlds.is_constructed(name):
+        key = (worlds.canonical_name(name), config, "constructed")
+        if key not in _SPLITS:
+            _SPLITS[key] = worlds.load_constructed(name, config)
+        return _SPLITS[key]
     folder = ensure_dataset(name, root=root, source=source, progress=progress)
     key = (name, config, str(folder))
     if source is not None or key not in _SPLITS:

@@ -11,6 +11,7 @@ from recall_core.i18n import LANGUAGES
 from recall_core.methods import LEARNED, artifact_status, profile
 from recall_core.movielens import RELEASES, DataError, ensure_dataset, is_ready
 from recall_core.paths import data_root
+from recall_core.worlds import CONSTRUCTED, interests_at, is_constructed, parse_name
 
 from .state import dataset, get_split, t, train
 
@@ -20,7 +21,7 @@ MAX_UPLOAD_BYTES = 300 * (1 << 20)
 def render_sidebar() -> None:
     with st.sidebar:
         st.radio("语言 / Language", list(LANGUAGES), format_func=LANGUAGES.get, key="lang", horizontal=True)
-        st.selectbox(t("sidebar_dataset"), list(RELEASES), key="dataset")
+        st.selectbox(t("sidebar_dataset"), list(RELEASES) + CONSTRUCTED, key="dataset", format_func=_dataset_label)
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         st.selectbox(t("sidebar_device"), devices, key="device")
         st.subheader(t("status_header"))
@@ -28,8 +29,31 @@ def render_sidebar() -> None:
             _models_panel()
 
 
+def _dataset_label(name: str) -> str:
+    """Constructed datasets are labelled as such wherever they are offered."""
+    return f"{name} · {t('world_constructed')}" if is_constructed(name) else name
+
+
+def _constructed_panel(name: str) -> bool:
+    """A constructed dataset is generated on demand: nothing to download."""
+    try:
+        split = get_split(name)
+    except DataError as exc:
+        st.error(str(exc))
+        return False
+    st.caption(t("world_ready", name=name, items=split.n_items, users=split.n_users, test=len(split.test)))
+    kind, knob, _ = parse_name(name)
+    if kind == "world":
+        st.caption(t("world_note_multi", knob=f"{knob:g}", m=interests_at(knob)))
+    else:
+        st.caption(t("world_note_catalogue"))
+    return True
+
+
 def _data_panel() -> bool:
     name = dataset()
+    if is_constructed(name):
+        return _constructed_panel(name)
     if is_ready(name):
         try:
             split = get_split(name)

@@ -14,6 +14,7 @@ from recall_core.methods import load_or_train
 from recall_core.movielens import DataError, is_ready
 from recall_core.protocol import Retriever
 from recall_core.training import DeviceError
+from recall_core.worlds import is_constructed
 
 log = logging.getLogger("recall_lab")
 
@@ -36,8 +37,9 @@ def device() -> str:
 
 @st.cache_resource(show_spinner=False)
 def get_split(name: str) -> Split:
-    """Parsed and split once per server; raises DataError while the data is absent."""
-    if not is_ready(name):
+    """Parsed and split once per server; raises DataError while the data is absent.
+    Constructed datasets (``recall_core.worlds``) are generated, never downloaded."""
+    if not is_constructed(name) and not is_ready(name):
         raise DataError(translate("data_missing", DEFAULT_LANGUAGE, name=name))
     return load_split(name)
 
