@@ -3,8 +3,9 @@
 * Structure (Sec. 3.1): D layers of K nodes; a path c = (c_1..c_D) is one of K^D
   clusters.  Layer d is an MLP + K-way softmax on [x, emb(c_1), .., emb(c_{d-1})],
   so p(c | x) = prod_d p(c_d | x, c_<d).  Each item sits on J paths (pi).
-* User encoder: the shared masked mean pooling of the history embeddings + MLP
-  (the paper uses a GRU; any encoder of the history fits the method).
+* User encoder x (``DRConfig.encoder``): "gru", as in the paper's experiments (Sec. 4:
+  a GRU over the user's behaviour sequence), its final hidden state + MLP; or "mean",
+  the shared masked mean pooling of the history embeddings + MLP.
 * θ step (the paper's "E step", Sec. 3.2): maximise
   Q_str = sum_i log sum_j p(pi_j(y_i) | x_i) by gradient descent with pi fixed.
 * π step (the paper's "M step", Sec. 3.3-3.4): for each item v, candidate paths
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import Split, history_matrix, sliding_window_samples
-from .encoders import masked_mean, mlp
+from .encoders import GRUEncoder, masked_mean, mlp
 from .protocol import (RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics,
                        top_k_excluding)
 from .trace import SearchTrace, TraceStep
@@ -38,6 +39,7 @@ from .training import Progress, fit, sample_tensors, set_seed
 
 EPS = 1e-12
 DR_BEAMS = [1, 2, 5, 10, 25, 50, 100, 200]
+ENCODERS = ("mean", "gru")
 
 
 @dataclass
@@ -59,6 +61,7 @@ class DRConfig:
     round_epochs: int = 3  # each later θ step
     batch_size: int = 512
     lr: float = 1e-2
+    encoder: str = "mean"  # "mean": masked mean pooling; "gru": the paper's GRU over the sequence
 
 
 def penalty(size: np.ndarray | float) -> np.ndarray | float:
@@ -72,6 +75,9 @@ class DRModel(nn.Module):
         self.cfg, self.pad = cfg, split.pad
         self.history = nn.Embedding(split.n_items + 1, cfg.dim, padding_idx=split.pad)
         nn.init.normal_(self.history.weight, std=0.05)
+        if cfg.encoder not in ENCODERS:
+            raise ValueError(f"DR encoder must be one of {ENCODERS}, got {cfg.encoder!r}")
+        self.gru = GRUEncoder(cfg.dim, cfg.dim) if cfg.encoder == "gru" else None
         self.user = mlp([cfg.dim, cfg.hidden, cfg.dim], last_activation=True)
         self.codes = nn.ModuleList(nn.Embedding(cfg.width, cfg.code_dim) for _ in range(cfg.depth - 1))
         self.layers = nn.ModuleList(mlp([cfg.dim + d * cfg.code_dim, cfg.hidden, cfg.width]) for d in range(cfg.depth))
@@ -81,7 +87,10 @@ class DRModel(nn.Module):
         nn.init.normal_(self.rerank_items.weight, std=0.05)
 
     def encode(self, histories: torch.Tensor) -> torch.Tensor:
-        return self.user(masked_mean(self.history(histories), histories != self.pad))
+        """x: the user's left-padded history [B, L] -> [B, dim] (GRU state or mean pooling, then an MLP)."""
+        values, mask = self.history(histories), histories != self.pad
+        pooled = self.gru(values, mask) if self.gru is not None else masked_mean(values, mask)
+        return self.user(pooled)
 
     def layer_log_probs(self, x: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
         """log p(c_d | x, c_<d) for all K values of c_d; prefix [..., d] -> [..., K]."""
@@ -199,15 +208,23 @@ def item_objective(n_v: float, s_of: dict, paths: list[int], sizes: np.ndarray, 
     return float(n_v * np.log(EPS + total) - alpha * cost)
 
 
+def path_gain(n_v: float, prev: float, s: np.ndarray, sizes: np.ndarray, alpha: float) -> np.ndarray:
+    """Gain of adding each candidate path c to item v's chosen ones (Sec. 3.4, the greedy step):
+    N_v [log(eps + S_prev + s[v, c]) - log(eps + S_prev)] - alpha [f(|c| + 1) - f(|c|)],
+    with S_prev the score sum of the paths already chosen and |c| the path's size without v."""
+    likelihood = n_v * (np.log(EPS + prev + s) - np.log(EPS + prev))
+    return likelihood - alpha * (penalty(sizes + 1) - penalty(sizes))
+
+
 def greedy_paths(n_v: float, cand_paths: np.ndarray, cand_scores: np.ndarray, sizes: np.ndarray, J: int,
                  alpha: float) -> list[int]:
-    """Pick J distinct paths one at a time by the largest gain (the paper's greedy step)."""
+    """Pick J distinct paths one at a time by the largest :func:`path_gain` (the paper's greedy step)."""
     chosen: list[int] = []
     prev = 0.0
     for _ in range(J):
         free = ~np.isin(cand_paths, chosen)
         paths, s = cand_paths[free], cand_scores[free]
-        gain = n_v * (np.log(EPS + prev + s) - np.log(EPS + prev)) - alpha * (penalty(sizes[paths] + 1) - penalty(sizes[paths]))
+        gain = path_gain(n_v, prev, s, sizes[paths], alpha)
         best = int(np.argmax(gain))
         chosen.append(int(paths[best]))
         prev += float(s[best])

@@ -56,3 +56,29 @@ class ProfileEmbedding(nn.Module):
 
     def forward(self, users: torch.Tensor) -> torch.Tensor:
         return self.fields(users).flatten(1)
+
+
+class GRUEncoder(nn.Module):
+    """Final hidden state of a GRU run over a left-padded history, oldest item first.
+
+    Padding is skipped, not fed: each row is shifted so that its items come first and
+    packed with its length, so a padded row gives exactly the state of the same history
+    without padding.  An empty history gives the zero state (as :func:`masked_mean` gives 0).
+    """
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.gru = nn.GRU(dim, hidden, batch_first=True)
+        self.out_dim = hidden
+
+    def forward(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """[B, L, d] values, [B, L] mask of real items (a suffix of each row) -> [B, hidden]."""
+        lengths = mask.sum(1)
+        L = mask.shape[1]
+        # left-padded -> right-padded: row b reads positions L - len_b .. L - 1, then anything
+        shift = (torch.arange(L, device=mask.device)[None, :] + (L - lengths)[:, None]) % L
+        right = values.gather(1, shift[..., None].expand(-1, -1, values.shape[-1]))
+        packed = nn.utils.rnn.pack_padded_sequence(right, lengths.clamp(min=1).cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        _, last = self.gru(packed)
+        return torch.where((lengths > 0)[:, None], last[-1], torch.zeros_like(last[-1]))

@@ -1,13 +1,17 @@
 """Deep Retrieval: lattice probabilities, beam search oracle, π step, collapse, retriever."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from recall_core.dr import (DeepRetrieval, DRConfig, DRModel, PathCandidates, assign_paths, beam_search_paths,
-                            dr_state, greedy_paths, item_objective, path_codes, path_ids, path_size_stats, penalty,
+                            dr_state, greedy_paths, item_objective, path_codes, path_gain, path_ids, path_size_stats, penalty,
                             restore_dr, total_objective, train_dr)
+from recall_core.data import history_matrix
+from recall_core.encoders import GRUEncoder
 from recall_core.protocol import Popularity, evaluate
 
 SMALL = DRConfig(width=4, depth=3, paths_per_item=3, beam=8, dim=16, code_dim=8, hidden=32, epochs=4,
@@ -37,6 +41,32 @@ def test_beam_search_with_full_beam_equals_exhaustive_enumeration(model, synthet
     assert np.array_equal(np.sort(path_ids(paths.numpy(), SMALL.width), 1), np.sort(idx.numpy(), 1))
     K = SMALL.width
     assert evaluated == sum(min(beam, K ** d) * K for d in range(SMALL.depth))  # node probabilities computed
+
+
+def test_gru_encoder_ignores_left_padding():
+    """Oracle: a left-padded row gives the GRU state of the same history fed without padding."""
+    torch.manual_seed(0)
+    encoder = GRUEncoder(6, 5)
+    values, lengths = torch.randn(4, 7, 6), [7, 3, 1, 0]
+    mask = torch.stack([torch.arange(7) >= 7 - n for n in lengths])
+    padded = encoder(values * mask[..., None], mask)  # the padded positions hold zeros (padding_idx)
+    for row, n in enumerate(lengths[:3]):
+        _, alone = encoder.gru(values[row:row + 1, 7 - n:])
+        assert torch.allclose(padded[row], alone[-1, 0], atol=1e-6)
+    assert torch.equal(padded[3], torch.zeros(5))  # an empty history: the zero state
+
+
+def test_gru_user_encoder_is_padding_free_and_order_aware(synthetic):
+    torch.manual_seed(0)
+    gru = DRModel(synthetic, dataclasses.replace(SMALL, encoder="gru")).eval()
+    history = np.array([3, 17, 5, 42, 8])
+    padded = torch.as_tensor(history_matrix([history], synthetic.config.max_len, synthetic.pad))
+    with torch.no_grad():
+        assert torch.allclose(gru.encode(padded), gru.encode(torch.as_tensor(history[None, :])), atol=1e-6)
+        reversed_ = gru.encode(torch.as_tensor(history[None, ::-1].copy()))
+        assert not torch.allclose(gru.encode(padded), reversed_, atol=1e-4)  # a sequence model, unlike pooling
+    with pytest.raises(ValueError, match="encoder"):
+        DRModel(synthetic, dataclasses.replace(SMALL, encoder="lstm"))
 
 
 def test_path_ids_roundtrip():
@@ -82,29 +112,75 @@ def test_each_item_always_has_exactly_j_distinct_paths():
         assert new.min() >= 0 and new.max() < 27
 
 
-def test_penalty_spreads_items_that_collapse_without_it():
+def near_tie_candidates(n_items, n_paths, rng, popular=0, per_item=5):
+    """Every item scores its own random paths 1.0 (± 0.001) and one popular path 1.05: the data
+    prefers the popular path only slightly, so nothing in it forces the items onto one path."""
+    items, paths, scores = [], [], []
+    for v in range(n_items):
+        own = rng.choice(np.setdiff1d(np.arange(n_paths), [popular]), per_item, replace=False)
+        items += [v] * (per_item + 1)
+        paths += [popular, *own.tolist()]
+        scores += [1.05, *(1.0 + rng.uniform(-1e-3, 1e-3, per_item)).tolist()]
+    return PathCandidates(np.array(items), np.array(paths), np.array(scores), rng.integers(1, 30, n_items))
+
+
+def test_without_the_penalty_near_ties_collapse_onto_the_popular_path():
     rng = np.random.default_rng(5)
     n_items, n_paths = 200, 125
-    cands = random_candidates(n_items, n_paths, rng)
+    cands = near_tie_candidates(n_items, n_paths, rng)
     pi = np.stack([rng.choice(n_paths, 3, replace=False) for _ in range(n_items)])
-    free = path_size_stats(assign_paths(cands, pi, n_paths, 0.0, 3, np.random.default_rng(0)), n_paths)
-    penalised = path_size_stats(assign_paths(cands, pi, n_paths, 1e-3, 3, np.random.default_rng(0)), n_paths)
-    assert free["largest_path"] > penalised["largest_path"]
-    assert free["largest_path"] >= 100  # most items pile onto the same few popular paths
-    assert penalised["non_empty_paths"] > free["non_empty_paths"] and penalised["gini"] < free["gini"]
+    free_pi = assign_paths(cands, pi, n_paths, 0.0, 3, np.random.default_rng(0))
+    free = path_size_stats(free_pi, n_paths)
+    penalised_pi = assign_paths(cands, pi, n_paths, 1e-3, 3, np.random.default_rng(0))
+    penalised = path_size_stats(penalised_pi, n_paths)
+    # α = 0: a 5 % better score is enough for every item to take the popular path
+    assert free["largest_path"] == n_items and (free_pi == 0).any(1).all()
+    # α > 0: the marginal cost α [f(n+1) - f(n)] ~ α n^3 caps it near (0.05 N_v / α)^(1/3) ~ 10 items
+    assert penalised["largest_path"] <= 20
+    assert penalised["gini"] < free["gini"] - 0.1 and penalised["non_empty_paths"] >= free["non_empty_paths"]
+    # and the spread costs almost nothing in likelihood (the scores were nearly tied)
+    likelihood = total_objective(cands, penalised_pi, n_paths, 0.0) - total_objective(cands, free_pi, n_paths, 0.0)
+    assert -0.02 * cands.counts.sum() < likelihood <= 0
 
 
-def test_greedy_gain_matches_the_paper_formula():
-    sizes = np.array([0.0, 5.0, 2.0, 9.0])
-    paths, scores = np.array([1, 2, 3]), np.array([0.5, 0.3, 0.9])
-    chosen = greedy_paths(10.0, paths, scores, sizes, 2, alpha=0.01)
-    # first pick: everything gains ~N_v log(s / eps); the penalty decides only between near-equal gains
-    gain3 = 10 * np.log(0.9 / 1e-12) - 0.01 * (penalty(10) - penalty(9))
-    gain1 = 10 * np.log(0.5 / 1e-12) - 0.01 * (penalty(6) - penalty(5))
-    assert chosen[0] == (3 if gain3 > gain1 else 1)
-    assert len(set(chosen)) == 2
-    value = item_objective(10.0, {1: 0.5, 2: 0.3, 3: 0.9}, chosen, sizes, 0.01)
-    assert np.isfinite(value)
+# A hand-worked π step (Sec. 3.4) with f(|c|) = |c|^4 / 4, alpha = 0.1, N_v = 2, J = 2 and four paths.
+# Other items occupy the paths with sizes |c| = [2, 3, 0, 0], so the marginal penalties f(|c|+1) - f(|c|) are
+# (81 - 16) / 4 = 16.25, (256 - 81) / 4 = 43.75, 0.25, 0.25.  Item v's path scores s = [0.4, 0.5, 0.1, 0].
+HAND_SIZES = np.array([2.0, 3.0, 0.0, 0.0])
+HAND_PATHS, HAND_S = np.array([0, 1, 2, 3]), np.array([0.4, 0.5, 0.1, 0.0])
+
+
+def test_greedy_gain_equals_hand_computed_values():
+    # first pick (S_prev = 0): 2 [log(s + 1e-12) - log(1e-12)] - 0.1 [f(|c|+1) - f(|c|)]
+    #   c0: 2 (log 0.4 + 27.631021) - 1.625 = 51.804460   c1: 2 (log 0.5 + 27.631021) - 4.375 = 49.500748
+    #   c2: 2 (log 0.1 + 27.631021) - 0.025 = 50.631872   c3: 2 (log 1e-12 - log 1e-12) - 0.025 = -0.025
+    first = path_gain(2.0, 0.0, HAND_S, HAND_SIZES, 0.1)
+    assert np.allclose(first, [51.804460, 49.500748, 50.631872, -0.025], atol=1e-5)
+    # second pick after c0 (S_prev = 0.4): c1: 2 log(0.9 / 0.4) - 4.375 = -2.753140
+    #   c2: 2 log(0.5 / 0.4) - 0.025 = 0.421287   c3: -0.025
+    second = path_gain(2.0, 0.4, HAND_S[1:], HAND_SIZES[1:], 0.1)
+    assert np.allclose(second, [-2.753140, 0.421287, -0.025], atol=1e-5)
+
+
+def test_greedy_step_picks_the_hand_derived_paths():
+    # without the penalty the two best scores win (c1 = 0.5, c0 = 0.4); with it c1 is too crowded: c0 then c2
+    assert greedy_paths(2.0, HAND_PATHS, HAND_S, HAND_SIZES, 2, alpha=0.0) == [1, 0]
+    assert greedy_paths(2.0, HAND_PATHS, HAND_S, HAND_SIZES, 2, alpha=0.1) == [0, 2]
+    s_of = dict(zip(HAND_PATHS.tolist(), HAND_S.tolist()))
+    # item objective: 2 log(0.4 + 0.1) - 0.1 (16.25 + 0.25) = -3.036294 beats 2 log 0.9 - 0.1 (43.75 + 16.25)
+    assert item_objective(2.0, s_of, [0, 2], HAND_SIZES, 0.1) == pytest.approx(-3.036294, abs=1e-5)
+    assert item_objective(2.0, s_of, [1, 0], HAND_SIZES, 0.1) == pytest.approx(-6.210721, abs=1e-5)
+
+
+def test_total_objective_equals_hand_computed_value():
+    # two items on four paths, J = 2: item 0 (N = 2) on paths 0, 1 with s = 0.4, 0.5; item 1 (N = 3) on 1, 3
+    # with s = 0.6, 0.2.  Sizes [1, 2, 0, 1]: sum f = 0.25 + 4 + 0 + 0.25 = 4.5.
+    # 2 log 0.9 + 3 log 0.8 - 0.1 * 4.5 = -0.210721 - 0.669431 - 0.45 = -1.330152
+    cands = PathCandidates(np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 1, 3]),
+                           np.array([0.4, 0.5, 0.1, 0.6, 0.2]), np.array([2, 3]))
+    pi = np.array([[0, 1], [1, 3]])
+    assert total_objective(cands, pi, 4, 0.1) == pytest.approx(-1.330152, abs=1e-5)
+    assert penalty(np.array([0, 1, 2, 3])).tolist() == [0.0, 0.25, 4.0, 20.25]
 
 
 @pytest.fixture(scope="module")
