@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import Split, history_matrix, sliding_window_samples
-from .encoders import ItemFeatures, mlp
+from .encoders import ItemFeatures, masked_mean, mlp
 from .hnsw_graph import HnswGraph, build_index, classic_search, export_graph
 from .protocol import (RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics,
                        top_k_excluding)
@@ -52,6 +52,7 @@ class NANNConfig:
     hidden: tuple[int, ...] = (128, 64)
     negatives: int = 100  # per positive, drawn by frequency ** 0.75, log-Q corrected
     adversarial: bool = True
+    two_sided: bool = False  # add the "two-sided" <u, e_v> (Sec. 3.1's simplest scorer) to the head's logit
     epsilon: float = 0.05  # FGSM step on e_v
     adversarial_weight: float = 1.0
     epochs: int = 6
@@ -61,6 +62,16 @@ class NANNConfig:
     hnsw_ef_construction: int = 40  # paper: 40
     ef: tuple[int, ...] = (4, 16, 50)  # ef_l, top layer first; aligned to layer 0 (paper: 100, 200, 400)
     steps: tuple[int, ...] = (1, 1, 4)  # T_l likewise (paper: 1, 1, 3; at T0 = 2 or 3 two of three seeds lost recall)
+
+
+def history_year_bucket(year_of: torch.Tensor, histories: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The user network's "year" token (Sec. 3.1 (1), a history statistic): the most frequent
+    release-year bucket among the user's real behaviours, padding excluded (ties: the lower
+    bucket). An empty history gets bucket ``N_YEAR_BUCKETS``, a token of its own."""
+    counts = torch.zeros(len(histories), N_YEAR_BUCKETS + 1, device=histories.device)
+    counts.scatter_add_(1, year_of[histories], mask.float())
+    counts[:, N_YEAR_BUCKETS] = 0.5 * (~mask.any(1)).float()
+    return counts.argmax(1)
 
 
 class NANNScorer(nn.Module):
@@ -88,6 +99,11 @@ class NANNScorer(nn.Module):
         layer = nn.TransformerEncoderLayer(d, cfg.heads, dim_feedforward=2 * d, dropout=0.0, batch_first=True)
         self.user_encoder = nn.TransformerEncoder(layer, num_layers=1, enable_nested_tensor=False)
         self.head = mlp([3 * d, *cfg.hidden, 1])  # (4)
+        self.two_sided = cfg.two_sided
+        if cfg.two_sided:  # user tower of the two-sided model: mean-pooled history -> MLP -> u
+            self.history_table = nn.Embedding(split.n_items + 1, d, padding_idx=split.pad)
+            nn.init.normal_(self.history_table.weight, std=0.05)
+            self.user_tower = mlp([d, d * 2, d])
 
     # ------------------------------------------------------------ branches
     def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
@@ -103,12 +119,14 @@ class NANNScorer(nn.Module):
         tokens = [self.length_table(torch.clamp(torch.log2(n.float() + 1).long(), max=N_LENGTH_BUCKETS - 1))]
         genres = (self.items.genres[histories] * mask[..., None]).sum(1) / n.clamp(min=1)[:, None]
         tokens.append(self.genre_token(genres))
-        year = torch.mode(torch.where(mask, self.year_of[histories], N_YEAR_BUCKETS), dim=1).values
-        tokens.append(self.year_table(year))
+        tokens.append(self.year_table(history_year_bucket(self.year_of, histories, mask)))
         if users is not None:
             tokens += [self.profile_tables[name](getattr(self, f"codes_{name}")[users]) for name in self.profile_names]
         profile = self.user_encoder(torch.stack(tokens, dim=1)).mean(1)
-        return {"keys": keys, "mask": mask, "profile": profile}
+        state = {"keys": keys, "mask": mask, "profile": profile}
+        if self.two_sided:
+            state["user_vector"] = self.user_tower(masked_mean(self.history_table(histories), mask))
+        return state
 
     def score(self, state: dict, e_v: torch.Tensor) -> torch.Tensor:
         """Scores [B, P] of candidates with item vectors e_v [B, P, d] for the users in ``state``."""
@@ -118,7 +136,39 @@ class NANNScorer(nn.Module):
         attended = torch.bmm(torch.softmax(logits, dim=-1) * state["mask"][:, None, :].any(-1, keepdim=True),
                              state["keys"])
         profile = state["profile"][:, None, :].expand_as(e_v)
-        return self.head(torch.cat([profile, attended, e_v], dim=-1)).squeeze(-1)
+        logit = self.head(torch.cat([profile, attended, e_v], dim=-1)).squeeze(-1)
+        if self.two_sided:  # the two-sided model <u, e_v> as one more term of the logit
+            logit = logit + torch.bmm(e_v, state["user_vector"][:, :, None]).squeeze(-1)
+        return logit
+
+
+MASKED_LOGIT = -1e9  # finite "-inf": softmax gives 0, and the KL's 0 * (x - x) stays 0 (not nan)
+
+
+def candidate_logits(model: NANNScorer, state: dict, e_v: torch.Tensor, candidates: torch.Tensor,
+                     log_q: torch.Tensor) -> torch.Tensor:
+    """Log-Q corrected logits of [positive, negatives...] (Sec. 3.1's sampled softmax).
+
+    A sampled negative equal to the positive (an "accidental hit") would ask the model to push
+    the target down against itself; its logit is masked out, as TensorFlow's
+    ``sampled_softmax_loss(remove_accidental_hits=True)`` does."""
+    logits = model.score(state, e_v) - log_q[candidates]
+    hits = candidates == candidates[:, :1]
+    hits[:, 0] = False
+    return logits.masked_fill(hits, MASKED_LOGIT)
+
+
+def adversarial_kl(model: NANNScorer, state: dict, e_v: torch.Tensor, clean_logits: torch.Tensor,
+                   loss: torch.Tensor, candidates: torch.Tensor, log_q: torch.Tensor, cfg: NANNConfig) -> torch.Tensor:
+    """Sec. 3.3: FGSM on e_v, Delta = eps * sign(grad_{e_v} L), then KL(p_clean || p_perturbed).
+
+    The clean distribution is the target and is detached: the regulariser pulls the perturbed
+    scores towards the clean ones, never the clean ones towards the perturbed."""
+    grad, = torch.autograd.grad(loss, e_v, retain_graph=True)
+    delta = cfg.epsilon * grad.sign()
+    adv_logits = candidate_logits(model, state, e_v + delta.detach(), candidates, log_q)
+    return F.kl_div(F.log_softmax(adv_logits, dim=-1), F.log_softmax(clean_logits.detach(), dim=-1),
+                    log_target=True, reduction="batchmean")
 
 
 def sampled_softmax_loss(model: NANNScorer, state: dict, candidates: torch.Tensor, log_q: torch.Tensor,
@@ -126,17 +176,12 @@ def sampled_softmax_loss(model: NANNScorer, state: dict, candidates: torch.Tenso
     """Sampled softmax (column 0 = positive) with log-Q correction; plus, when enabled, the
     adversarial KL between the distributions with clean and FGSM-perturbed e_v (Sec. 3.3)."""
     e_v = model.item_vectors(candidates)
-    logits = model.score(state, e_v) - log_q[candidates]
+    logits = candidate_logits(model, state, e_v, candidates, log_q)
     target = torch.zeros(len(candidates), dtype=torch.long, device=candidates.device)
     loss = F.cross_entropy(logits, target)
     if not cfg.adversarial:
         return loss
-    grad, = torch.autograd.grad(loss, e_v, retain_graph=True)
-    delta = cfg.epsilon * grad.sign()
-    adv_logits = model.score(state, e_v + delta.detach()) - log_q[candidates]
-    kl = F.kl_div(F.log_softmax(adv_logits, dim=-1), F.log_softmax(logits, dim=-1), log_target=True,
-                  reduction="batchmean")
-    return loss + cfg.adversarial_weight * kl
+    return loss + cfg.adversarial_weight * adversarial_kl(model, state, e_v, logits, loss, candidates, log_q, cfg)
 
 
 # ---------------------------------------------------------------------------- search
@@ -162,12 +207,16 @@ def layer_schedule(values: tuple[int, ...], n_layers: int) -> list[int]:
 
 
 def beam_search_layer(graph: HnswGraph, level: int, entry: np.ndarray, entry_scores: np.ndarray, score,
-                      ef: int, steps: int, visited: set, record: list | None,
+                      ef: int, steps: int, visited: set | None = None, record: list | None = None,
                       seen: dict | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """NANN's SEARCH-LAYER (Algorithm 2): T steps of batched expansion of the new entries of W.
 
+    ``visited`` is this layer's visited set; by default it starts as the entry points, as in
+    SEARCH-LAYER of HNSW (Malkov & Yashunin, Alg. 2: v <- ep), so a node scored on an upper layer
+    but not kept there can still be reached, and expanded, on this one.
     ``seen`` (optional) collects every (id, score) evaluated, so that results can be filtered
     (e.g. a user's history) without letting the filter block the walk through the graph."""
+    visited = set(np.asarray(entry).tolist()) if visited is None else visited
     order = np.argsort(-entry_scores, kind="stable")[:ef]
     w_ids, w_scores = entry[order], entry_scores[order]
     candidates = w_ids
@@ -201,6 +250,20 @@ def beam_search_layer(graph: HnswGraph, level: int, entry: np.ndarray, entry_sco
         if not len(candidates):
             break
     return w_ids, w_scores, spent
+
+
+def search_layers(graph: HnswGraph, entry: np.ndarray, entry_scores: np.ndarray, score, efs: list[int],
+                  ts: list[int], record: list | None = None,
+                  seen: dict | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Algorithm 1 (beam retrieval): SEARCH-LAYER from the top layer down, each layer's W seeding the
+    next, with ``efs[i]`` / ``ts[i]`` for the i-th layer from the top. Each layer keeps its own
+    visited set (HNSW, Alg. 2). Returns layer 0's W, its scores and the number of evaluations."""
+    spent = 0
+    for i, level in enumerate(range(graph.max_level, -1, -1)):
+        entry, entry_scores, used = beam_search_layer(graph, level, entry, entry_scores, score, efs[i], ts[i],
+                                                      None, record, seen)
+        spent += used
+    return entry, entry_scores, spent
 
 
 class NANN(Retriever):
@@ -257,12 +320,10 @@ class NANN(Retriever):
             score = self._scorer(state, u, excluded)
             entry = np.array([self.graph.entry_point])
             entry_scores = score(entry)
-            spent, visited, record = 1, {int(self.graph.entry_point)}, [] if trace else None
+            record = [] if trace else None
             seen = dict(zip(entry.tolist(), entry_scores.tolist()))
-            for i, level in enumerate(range(self.graph.max_level, -1, -1)):
-                entry, entry_scores, used = beam_search_layer(self.graph, level, entry, entry_scores, score, efs[i],
-                                                              ts[i], visited, record, seen)
-                spent += used
+            _, _, used = search_layers(self.graph, entry, entry_scores, score, efs, ts, record, seen)
+            spent = 1 + used
             # layer 0's W, with the user's history filtered out; scored neighbours fill in for them
             ids = np.fromiter(seen.keys(), dtype=np.int64, count=len(seen))
             values = np.fromiter(seen.values(), dtype=np.float64, count=len(seen))

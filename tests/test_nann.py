@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from recall_core.hnsw_graph import HnswGraph, _csr, build_index, classic_search, export_graph
-from recall_core.nann import (NANN, NANNConfig, NANNScorer, beam_search_layer, layer_schedule, nann_state,
-                              restore_nann, sampled_softmax_loss, train_nann)
+from recall_core.nann import (N_YEAR_BUCKETS, NANN, NANNConfig, NANNScorer, adversarial_kl, beam_search_layer,
+                              candidate_logits, history_year_bucket, layer_schedule, nann_state, restore_nann,
+                              sampled_softmax_loss, search_layers, train_nann)
 from recall_core.protocol import Popularity, evaluate
 
 SMALL = NANNConfig(dim=16, hidden=(32, 16), negatives=30, epochs=3, batch_size=256, hnsw_M=8, ef=(4, 8, 20),
@@ -107,7 +108,19 @@ def test_training_and_graph_search_on_synthetic(small_nann, synthetic):
     assert report["bruteforce_recall@50"] > evaluate(Popularity(synthetic), synthetic)["recall@50"]
     assert report["recall@50"] >= 0.8 * report["bruteforce_recall@50"]
     assert report["scored_per_user"] < synthetic.n_items
-    assert 0 < report["recall_vs_bruteforce@50"] <= 1
+
+
+def test_unbounded_graph_search_equals_brute_force_of_the_same_scorer(small_nann, synthetic):
+    # oracle: with ef >= n and enough steps, layer 0's search reaches every item of the (connected)
+    # graph, so its top-k must be the brute-force top-k of the same model, score for score
+    held, n = synthetic.test, synthetic.n_items
+    graph = small_nann.retrieve(held.inputs, 50, users=held.users, ef0=n, steps0=n)
+    brute = small_nann.brute_force(held.inputs, 50, users=held.users)
+    assert np.allclose(graph.scores, brute.scores, atol=1e-4)
+    same = [len(set(g) & set(b)) / 50 for g, b in zip(graph.items, brute.items)]
+    assert np.mean(same) >= 0.999  # identical lists, up to float ties at the 50th place
+    narrow = small_nann.retrieve(held.inputs, 50, users=held.users, ef0=50, steps0=1)
+    assert narrow.n_scored.mean() < graph.n_scored.mean()  # and the knobs do bound the search
 
 
 def test_trace_follows_algorithm_1(small_nann, synthetic):
@@ -159,3 +172,131 @@ def test_graph_misses_explains_each_brute_force_item_the_graph_lost(small_nann, 
         for item, reason in why.items():
             assert (reason == "scored") == (item in scored)
             assert reason == "scored" or reason is None or 1 <= reason <= 8
+
+
+# ---------------------------------------------------------------- correctness fixes (issue 11)
+
+
+def test_year_token_is_the_mode_over_real_behaviours_not_padding():
+    # items 0..3 have year buckets 3, 3, 5, 1; item 4 is the padding row (its bucket is irrelevant)
+    year_of = torch.tensor([3, 3, 5, 1, 0])
+    pad = 4
+    rows = torch.tensor([[0, 1, 2] + [pad] * 17,  # short history in a long padded row: 3 (twice) beats 5
+                         [2, 3, 2, 0] + [pad] * 16,  # 5 twice
+                         [3, 0] + [pad] * 18,  # tie 1 vs 3: the lower bucket
+                         [pad] * 20])  # empty history: its own bucket
+    expected = [3, 5, 1, N_YEAR_BUCKETS]
+    assert history_year_bucket(year_of, rows, rows != pad).tolist() == expected
+
+
+def test_user_state_does_not_depend_on_padding_length(synthetic):
+    torch.manual_seed(0)
+    model = NANNScorer(synthetic, SMALL).eval()
+    history = np.random.default_rng(3).integers(0, synthetic.n_items, 4)
+    pad = synthetic.pad
+
+    def profile(width):
+        row = torch.as_tensor(np.concatenate([history, np.full(width - len(history), pad)]))[None]
+        with torch.no_grad():
+            return model.user_state(row, None)["profile"]
+
+    assert torch.allclose(profile(5), profile(50), atol=1e-6)
+
+
+class LinearScorer:
+    """A hand-checkable stand-in for NANNScorer: e_v = a per-item scalar, score = e_v."""
+
+    def __init__(self, values):
+        self.values = torch.tensor(values, dtype=torch.float32, requires_grad=True)
+
+    def item_vectors(self, items):
+        return self.values[items][..., None]
+
+    def score(self, state, e_v):
+        return e_v[..., 0] * state["w"]
+
+
+def test_sampled_negatives_equal_to_the_positive_are_masked_out():
+    # a catalogue of 3 items and 6 negatives per positive: collisions with the positive are certain
+    model = LinearScorer([1.0, 2.0, 0.5])
+    state = {"w": torch.ones(2, 1)}
+    candidates = torch.tensor([[0, 0, 1, 2, 0, 1, 2],
+                               [2, 1, 2, 2, 0, 0, 1]])
+    log_q = torch.zeros(3)
+    loss = sampled_softmax_loss(model, state, candidates, log_q, dataclasses.replace(SMALL, adversarial=False))
+    # hand-computed: row 0 keeps positive 1.0 against negatives 2.0, 0.5, 2.0, 0.5;
+    # row 1 keeps positive 0.5 against 2.0, 1.0, 1.0, 2.0
+    row0 = -1.0 + np.log(np.exp(1.0) + 2 * np.exp(2.0) + 2 * np.exp(0.5))
+    row1 = -0.5 + np.log(np.exp(0.5) + 2 * np.exp(2.0) + 2 * np.exp(1.0))
+    assert loss.item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
+    logits = candidate_logits(model, state, model.item_vectors(candidates), candidates, log_q)
+    assert (logits[:, 1:][candidates[:, 1:] == candidates[:, :1]] < -1e8).all()
+    assert torch.isfinite(logits[:, 1:][candidates[:, 1:] != candidates[:, :1]]).all()
+
+
+def test_adversarial_kl_does_not_pull_the_clean_distribution():
+    # hand check on the linear scorer: KL(p_clean || p_adv) with the clean side a constant
+    model = LinearScorer([1.0, 2.0, 0.5, -1.0])
+    state = {"w": torch.ones(1, 1)}
+    candidates = torch.tensor([[0, 1, 2, 3]])
+    log_q = torch.zeros(4)
+    cfg = dataclasses.replace(SMALL, epsilon=0.3)
+    e_v = model.item_vectors(candidates)
+    clean = candidate_logits(model, state, e_v, candidates, log_q)
+    loss = torch.nn.functional.cross_entropy(clean, torch.tensor([0]))
+    kl = adversarial_kl(model, state, e_v, clean, loss, candidates, log_q, cfg)
+    d_clean, = torch.autograd.grad(kl, clean, retain_graph=True, allow_unused=True)
+    assert d_clean is None or torch.all(d_clean == 0)  # nothing flows into the clean logits
+    # the whole gradient w.r.t. the item values is the perturbed side's: dKL/dx_adv = p_adv - p_clean
+    d_values, = torch.autograd.grad(kl, model.values)
+    p_clean = torch.softmax(torch.tensor([1.0, 2.0, 0.5, -1.0]), 0)
+    # FGSM: dL/dx = p - onehot(0): sign = (-, +, +, +) -> x_adv = x + 0.3 * sign
+    p_adv = torch.softmax(torch.tensor([0.7, 2.3, 0.8, -0.7]), 0)
+    assert torch.allclose(d_values, p_adv - p_clean, atol=1e-6)
+    assert kl.item() == pytest.approx(float((p_clean * (p_clean.log() - p_adv.log())).sum()), rel=1e-5)
+
+
+def two_layer_graph() -> HnswGraph:
+    # layer 1: 0 - 1, 0 - 2 (nodes 0, 1, 2); layer 0 adds 5, reachable only through 2
+    def layer(adjacency):
+        counts = np.array([len(adjacency.get(i, [])) for i in range(6)])
+        ids = np.zeros((6, 3), dtype=np.int64)
+        for i, nb in adjacency.items():
+            ids[i, :len(nb)] = nb
+        return _csr(counts, ids)
+
+    layer0 = layer({0: [1, 2], 1: [0, 2], 2: [1, 5, 0], 3: [4], 4: [3], 5: [2]})
+    layer1 = layer({0: [1, 2], 1: [0], 2: [0]})
+    return HnswGraph(np.array([1, 1, 1, 0, 0, 0]), 0, 1, np.arange(6), [layer0, layer1])
+
+
+def test_each_layer_has_its_own_visited_set():
+    g = two_layer_graph()
+    values = np.array([0.0, 2.0, 1.0, -1.0, -1.0, 10.0])
+    score = lambda ids: values[ids]
+    entry = np.array([0])
+    # layer 1 (ef 1, T 1): scores 1 and 2, keeps only 1. Layer 0 (ef 2, T 3): expands 1 -> {0, 2};
+    # W = {1, 2}; expands 2 -> 5, the best item. A visited set carried over from layer 1 already
+    # holds 2, so layer 0 finds nothing new from 1 and stops with W = {1}: item 5 is lost.
+    w, _, spent = search_layers(g, entry, score(entry), score, [1, 2], [1, 3])
+    assert w.tolist() == [5, 1] and spent == 2 + 2 + 1
+    shared = {0}
+    w_shared, s_shared, _ = beam_search_layer(g, 1, entry, score(entry), score, 1, 1, shared)
+    w_shared, _, _ = beam_search_layer(g, 0, w_shared, s_shared, score, 2, 3, shared)
+    assert 5 not in w_shared.tolist()  # what the old, shared set did on this graph
+
+
+def test_two_sided_scorer_adds_the_inner_product_of_user_and_item_vectors(synthetic):
+    torch.manual_seed(0)
+    model = NANNScorer(synthetic, dataclasses.replace(SMALL, two_sided=True)).eval()
+    hist = torch.as_tensor(np.random.default_rng(0).integers(0, synthetic.n_items, (3, 12)))
+    items = torch.as_tensor(np.random.default_rng(1).integers(0, synthetic.n_items, (3, 7)))
+    with torch.no_grad():
+        state = model.user_state(hist, None)
+        e_v = model.item_vectors(items)
+        with_head = model.score(state, e_v)
+        last = model.head[-1]
+        last.weight.zero_(), last.bias.zero_()  # silence the MLP head: only <u, e_v> is left
+        expected = torch.einsum("bd,bpd->bp", state["user_vector"], e_v)
+        assert torch.allclose(model.score(state, e_v), expected, atol=1e-6)
+        assert not torch.allclose(with_head, expected)
