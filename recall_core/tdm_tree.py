@@ -200,3 +200,35 @@ def kmeans_tree(embeddings: np.ndarray, branching: int = 2, seed: int = 0) -> Tr
 
     split(np.arange(len(x)))
     return tree_from_order(np.array(order), branching, len(x))
+
+
+class HistoryCounts:
+    """Per user, how many of the user's history items lie below each node.
+
+    Stored sparsely (only nodes with at least one history leaf): every history leaf
+    contributes one to each of its ``depth + 1`` ancestors, counted with ``np.unique``
+    over (user, ancestor) keys.  ``self(codes)`` looks counts up for a [U, C] array of
+    node codes (-1 = no node, count 0).  A node is *fully watched* when its count equals
+    ``tree.count`` and *partially watched* when the count is between 0 and that.
+    """
+
+    def __init__(self, tree: Tree, histories: list[np.ndarray]):
+        self.tree, self.n_users = tree, len(histories)
+        users, items = [], []
+        for u, h in enumerate(histories):
+            h = np.unique(np.asarray(h, dtype=np.int64))
+            h = h[(h >= 0) & (h < tree.n_items)]
+            users.append(np.full(len(h), u, dtype=np.int64))
+            items.append(h)
+        users = np.concatenate(users) if users else np.zeros(0, dtype=np.int64)
+        items = np.concatenate(items) if items else np.zeros(0, dtype=np.int64)
+        keys = (users[:, None] * tree.n_codes + tree.ancestors(items)).ravel()
+        self.keys, self.counts = np.unique(keys, return_counts=True)
+
+    def __call__(self, codes: np.ndarray) -> np.ndarray:
+        codes = np.asarray(codes)
+        if not len(self.keys):
+            return np.zeros(codes.shape, dtype=np.int64)
+        keys = np.arange(codes.shape[0])[:, None] * self.tree.n_codes + np.maximum(codes, 0)
+        at = np.searchsorted(self.keys, keys).clip(max=len(self.keys) - 1)
+        return np.where((self.keys[at] == keys) & (codes >= 0), self.counts[at], 0)
