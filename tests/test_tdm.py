@@ -249,6 +249,19 @@ def test_training_learns_and_rounds_are_reported(small_tdm, synthetic):
     assert narrow.n_scored.mean() < 0.75 * synthetic.n_items  # a narrow beam scores a fraction of the items
 
 
+@pytest.mark.parametrize("exclude", [True, False])
+def test_full_beam_returns_exactly_brute_force(small_tdm, synthetic, exclude):
+    """A beam as wide as the start level scores every leaf: the same items as brute force, in order."""
+    tree = small_tdm.tree
+    full = len(tree.nodes_at(tree.depth - 1))
+    assert tree.start_level(full) == tree.depth - 1
+    for held in (synthetic.valid, synthetic.test):
+        beam = small_tdm.retrieve(held.inputs, 50, beam=full, exclude_history_in_beam=exclude)
+        brute = small_tdm.brute_force(held.inputs, 50)
+        assert np.array_equal(beam.items, brute.items)
+        assert np.allclose(beam.scores, brute.scores, atol=1e-5)
+
+
 def test_artifact_roundtrip_gives_identical_search(small_tdm, synthetic):
     state, arrays = tdm_state(small_tdm)
     payload = {"state": state, "arrays": arrays, "log": small_tdm.log}
@@ -270,4 +283,8 @@ def test_tdm_on_ml100k_beam_reaches_its_ceiling_and_beats_popularity(trained, ml
     assert len(tdm.rounds) >= 2 and all("test_recall@50" in r.report for r in tdm.rounds)
     curve = tdm.log["budget_curve"]
     assert [row["beam"] for row in curve] == sorted(row["beam"] for row in curve)
-    assert curve[-1]["recall@50"] == pytest.approx(report["bruteforce_recall@50"], abs=0.02)
+    # the last beam keeps every node above the leaves: the search is exhaustive, so it IS brute force
+    assert curve[-1]["beam"] >= len(tdm.tree.nodes_at(tdm.tree.start_level(curve[-1]["beam"])))
+    assert curve[-1]["recall@50"] == report["bruteforce_recall@50"]
+    full = tdm.retrieve(ml100k.valid.inputs, 50, beam=curve[-1]["beam"]).items
+    assert np.array_equal(full, tdm.brute_force(ml100k.valid.inputs, 50).items)
