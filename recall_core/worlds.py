@@ -157,16 +157,19 @@ def make_world(knob: float, seed: int = 0, config: WorldConfig = WorldConfig(),
     Why an inner product of small dimension cannot express the far end.  A two-tower model
     scores <u, v> with one user vector u; its top-50 is the cap of item vectors around u.  At
     knob 0 the user's items are one topic: 20 topic directions on a sphere are each the top of
-    their own cap, in any dimension >= 3.  At knob 1 the user's items are 8 topics out of 160
+    their own cap, in any dimension >= 2.  At knob 1 the user's items are 8 topics out of 160
     chosen at random: u must point at the mean of 8 far-apart clusters and rank their 80 items
-    above 1,520 others, for each of C(160, 8) ~ 10^12 possible combinations, with the dimension
-    of the world's two-tower fixed at ``WORLD_TWO_TOWER_DIM`` = 16 (part of the construction:
-    ``world_two_tower_config``).  Whatever 16-d topic directions are learned, other topics lie
-    closer to such a mean than some of the user's own.  A scorer that looks at the candidate
-    together with the history (item-CF, TDM's attention, NANN's target attention) or that
-    retrieves through several paths/branches (DR, TDM's tree) needs no single direction.
-    ``best_inner_product`` fits the best rank-d inner product to the true probabilities and
-    shows the loss (tests/test_worlds.py).
+    above 1,520 others, for 1,500 users whose combinations (out of C(160, 8) ~ 9e12) share the
+    same item vectors, with the dimension of the world's two-tower fixed at
+    ``WORLD_TWO_TOWER_DIM`` = 16 (part of the construction: ``world_two_tower_config``).  In 16
+    dimensions other topics lie closer to such a mean than some of the user's own.  Measured
+    with ``best_inner_product`` (the best rank-d dot product fitted to the TRUE probabilities,
+    every user's interests known): recall@50 0.90 at knob 0 (the oracle's 0.90), 0.64 at knob 1
+    (rank 8: 0.22) against the oracle's 0.90.  It is the many users sharing one item table that
+    cannot be served: fitted to the 150 test users alone, 16 dimensions suffice.  A scorer that
+    looks at the candidate together with the history (item-CF, TDM's attention, NANN's target
+    attention) or that retrieves through several paths or branches (DR, TDM's tree) needs no
+    single direction: item-CF keeps 0.78 at knob 1.
 
     Deterministic in (knob, seed, config).
     """

@@ -107,3 +107,37 @@ def test_catalogue_is_deterministic():
     assert all(np.array_equal(x, y) for x, y in zip(a.train_sequences, b.train_sequences))
     assert a.fingerprint() == b.fingerprint()
     assert not all(len(x) == len(y) and np.array_equal(x, y) for x, y in zip(a.train_sequences, c.train_sequences))
+
+
+def test_world_sweep_gives_one_row_per_knob_and_method():
+    from recall_core.worlds import world_sweep
+
+    rows = world_sweep(knobs=(0.0, 1.0), methods=("oracle", "popular"))
+    assert [(r["knob"], r["method"]) for r in rows] == [(0.0, "oracle"), (0.0, "popular"), (1.0, "oracle"),
+                                                        (1.0, "popular")]
+    assert all(r["two_tower_dim"] == 16 and r["n_test_users"] == 150 for r in rows)
+    assert [r["interests"] for r in rows] == [1, 1, 8, 8]
+    assert rows[0]["recall@50"] > 10 * rows[1]["recall@50"]  # popularity knows nothing of the interests
+
+
+@pytest.mark.parametrize("lang, label", [("zh", "构造的数据"), ("en", "constructed")])
+def test_sidebar_offers_constructed_data_labelled_as_such(tmp_path, monkeypatch, lang, label):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import ROOT
+
+    monkeypatch.setenv("RECALL_LAB_DATA", str(tmp_path))  # nothing downloaded: a world needs no download
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["lang"] = lang
+    at.session_state["dataset"] = "world:multi-interest@1"
+    at.run()
+    st.cache_resource.clear()
+    assert not at.exception, [e.value for e in at.exception]
+    choice = at.sidebar.selectbox(key="dataset")
+    assert sum(label in o for o in choice.options) == 4  # three worlds and the catalogue
+    assert all(label in o for o in choice.options if o.startswith(("world:", "synthetic")))
+    assert not any(label in o for o in choice.options if o.startswith("ml-"))
+    assert any(label in c.value and "1600" in c.value for c in at.sidebar.caption)
+    assert not at.sidebar.warning  # no "not downloaded yet"
