@@ -52,7 +52,8 @@ class NANNConfig:
     hidden: tuple[int, ...] = (128, 64)
     negatives: int = 100  # per positive, drawn by frequency ** 0.75, log-Q corrected
     adversarial: bool = True
-    two_sided: bool = False  # add the "two-sided" <u, e_v> (Sec. 3.1's simplest scorer) to the head's logit
+    two_sided: bool = True  # add the two-sided <u, e_v> (the simplest scorer of Sec. 3.1) to the head's logit;
+    # chosen on validation users (seed 0, recall@50 brute force 0.387 vs 0.384 without, graph 0.386 vs 0.378)
     epsilon: float = 0.05  # FGSM step on e_v
     adversarial_weight: float = 1.0
     epochs: int = 6
