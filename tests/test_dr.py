@@ -15,7 +15,7 @@ from recall_core.encoders import GRUEncoder
 from recall_core.protocol import Popularity, evaluate
 
 SMALL = DRConfig(width=4, depth=3, paths_per_item=3, beam=8, dim=16, code_dim=8, hidden=32, epochs=4,
-                 round_epochs=1, em_rounds=1, batch_size=256, rerank_negatives=32, alpha=1e-2)
+                 round_epochs=1, em_rounds=1, batch_size=256, rerank_negatives=32, alpha=1e-2, rerank_lr=1e-2)
 
 
 @pytest.fixture(scope="module")
