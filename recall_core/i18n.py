@@ -343,6 +343,13 @@ STRINGS: dict[str, dict[str, str]] = {
               "HNSW graph built on e_v (l2, M={M}); search starts at the top layer's entry point, each step scores "
               "all neighbours of the candidate set in one batch and keeps the best ef, and after T steps moves down a layer.",
     },
+    "nann_two_sided_note": {
+        "zh": "这个打分模型还把“双边”项 ⟨u, e_v⟩ 加到 MLP 的输出上（u 来自历史的平均池化 + MLP，和双塔一样）："
+              "论文里最简单的打分模型就是这个内积，NANN 在它之上再加交叉特征。是否加这一项由验证集用户决定。",
+        "en": "This scorer also adds the two-sided term ⟨u, e_v⟩ to the MLP's output (u from the mean-pooled history "
+              "through an MLP, as in the two-tower): the paper's simplest scorer is that inner product, and NANN adds "
+              "interactions on top of it. Whether to add it was decided on validation users.",
+    },
     "nann_why_header": {"zh": "为什么这打破了双塔的限制", "en": "Why this lifts the two-tower limit"},
     "nann_why": {
         "zh": "双塔必须把用户压成一个向量，才能用内积近邻索引。NANN 反过来：模型可以是任何网络（这里有目标注意力，用户和物品充分交叉），"
