@@ -41,6 +41,8 @@ with guard():
                                                              language), "nann_variant", horizontal=True)
     nann = require_model(variant)
     st.markdown(t("nann_intro", M=nann.cfg.hnsw_M))
+    if getattr(nann.cfg, "two_sided", False):
+        st.caption(t("nann_two_sided_note"))
     with st.expander(t("nann_why_header"), expanded=False):
         st.markdown(t("nann_why"))
 
