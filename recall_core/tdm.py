@@ -1,4 +1,4 @@
-"""Tree-based Deep Model (Zhu et al., KDD'18) with JTM-style tree learning (Zhu et al., NeurIPS'19).
+"""Tree-based Deep Model (Zhu et al., KDD'18) with two tree learners: TDM's k-means and JTM's (NeurIPS'19).
 
 * Samples (KDD'18 Sec. 3.3, the max-heap-like rule): for a positive (user, item),
   every ancestor of the item's leaf is a positive at its level; negatives are
@@ -12,8 +12,15 @@
 * Retrieval (Sec. 3.2, Algorithm 1): layer-wise beam search from the first level
   with >= B nodes; score the children of the beam, keep the top B, descend; at
   the leaves return the top K.
-* Tree learning (JTM Sec. 3.3): re-cluster the learned item embeddings by
-  balanced hierarchical k-means, carry the embeddings over, retrain; R rounds.
+* Tree learning, R rounds, one of (``TDMConfig.tree_learning``):
+  - "kmeans": k-means on leaf embeddings (TDM, KDD'18 Sec. 3.4): the learned item
+    embeddings re-clustered by balanced hierarchical k-means; inner nodes start as
+    the mean of their items' embeddings;
+  - "jtm": JTM greedy assignment (Zhu et al., NeurIPS'19, Algorithm 2, gap d): items
+    re-assigned d levels at a time to maximise the current model's log-likelihood of
+    their ancestors on sampled training pairs; inner nodes keep their learned embedding
+    (the assignment was chosen for them).
+  Items keep their embedding under their new leaf code; the model is retrained on the new tree.
 """
 from __future__ import annotations
 
@@ -30,7 +37,7 @@ from .data import Split, history_matrix, sliding_window_samples
 from .encoders import mlp
 from .protocol import (RetrievalResult, Retriever, budget_curve, checked_size, pack_ranked, ranking_metrics,
                        top_k_excluding)
-from .tdm_tree import HistoryCounts, Tree, depth_for, genre_tree, kmeans_tree
+from .tdm_tree import HistoryCounts, Tree, depth_for, genre_tree, jtm_tree, kmeans_tree
 from .trace import SearchTrace, TraceStep
 from .training import Progress, TrainLog, fit, set_seed
 
@@ -55,8 +62,18 @@ class TDMConfig:
     lr: float = 2e-2  # high on purpose: at 3e-3 the attention model sits on a popularity-only plateau
     beam: int = 50
     exclude_history_in_beam: bool = True  # drop watched subtrees and keep B + w nodes (exact; see TDM.retrieve)
+    tree_learning: str = "kmeans"  # "kmeans" (KDD'18 Sec. 3.4) or "jtm" (NeurIPS'19 Algorithm 2); see TREE_LEARNERS
+    jtm_gap: int = 4  # JTM's gap d: levels re-assigned at a time
+    jtm_pairs: int = 20000  # training pairs sampled to evaluate L(pi) (bounds the cost)
     cross: bool = False  # also feed pooled-history ⊙ node to the MLP (an extra DIN-style cross feature)
     init_std: float = 0.05
+
+
+# how each tree learner is named in code, reports and on the page
+TREE_LEARNERS = {
+    "kmeans": "k-means on leaf embeddings (TDM, KDD'18)",
+    "jtm": "JTM greedy assignment (NeurIPS'19 Alg. 2, gap d)",
+}
 
 
 def negatives_per_level(depth: int, n_nodes: list[int], scale: float) -> np.ndarray:
@@ -384,21 +401,67 @@ def _train_on_tree(model: TDMScorer, tree: Tree, split: Split, cfg: TDMConfig, e
                validate=validate, progress=progress, label=label)
 
 
-def _carry_embeddings(old: TDMScorer, old_tree: Tree, new: TDMScorer, new_tree: Tree) -> None:
-    """Items keep their learned embedding under their new leaf code; inner nodes start as
-    the mean of the item embeddings below them; the MLPs are carried over unchanged."""
+def _carry_embeddings(old: TDMScorer, old_tree: Tree, new: TDMScorer, new_tree: Tree, inner: str = "mean") -> None:
+    """Items keep their learned embedding under their new leaf code; the MLPs are carried over
+    unchanged; inner nodes start as the mean of the item embeddings below them (``inner="mean"``,
+    for k-means) or keep their learned embedding (``"keep"``, for JTM, whose assignment was
+    chosen to fit those nodes)."""
     state = {k: v.clone() for k, v in old.state_dict().items() if k != "embedding.weight"}
     new.load_state_dict(state, strict=False)
     with torch.no_grad():
         item_emb = old.embedding.weight[torch.as_tensor(old_tree.leaf_code)]
-        table = torch.zeros_like(new.embedding.weight)
+        table = old.embedding.weight.detach().clone() if inner == "keep" else torch.zeros_like(new.embedding.weight)
+        table[torch.as_tensor(old_tree.leaf_code)] = 0.0
         table[torch.as_tensor(new_tree.leaf_code)] = item_emb
-        for level in range(new_tree.depth - 1, -1, -1):
+        for level in range(new_tree.depth - 1, -1, -1) if inner == "mean" else ():
             codes = new_tree.nodes_at(level)
             kids = new_tree.children(codes)
             weight = torch.as_tensor(new_tree.count[kids], dtype=table.dtype)
             table[torch.as_tensor(codes)] = (table[torch.as_tensor(kids)] * weight[..., None]).sum(1) / weight.sum(1, keepdim=True)
         new.embedding.weight.copy_(table)
+
+
+@torch.no_grad()
+def jtm_learn_tree(model: TDMScorer, tree: Tree, split: Split, cfg: TDMConfig, rng: np.random.Generator,
+                   device) -> tuple[Tree, dict]:
+    """JTM's tree learning step (NeurIPS'19 Algorithm 2) with this model as p(n | u).
+
+    log p(n | u) is the model's own estimate, log sigmoid(logit) -- the probability its BCE
+    loss trains (Eq. 1 of KDD'18).  ``cfg.jtm_pairs`` training pairs are drawn (uniformly from the
+    sliding-window samples) and scored in chunks; history items are looked up by their current
+    leaf codes (their embeddings follow them to the new tree)."""
+    samples = sliding_window_samples(split)
+    pick = rng.choice(len(samples), min(cfg.jtm_pairs, len(samples)), replace=False)
+    items = samples.histories[pick]
+    hist = torch.as_tensor(np.where(items == split.pad, tree.n_codes, tree.leaf_code[np.minimum(items, split.n_items - 1)]),
+                           device=device)
+    was_training = model.training
+    model.eval()
+
+    def log_prob(pairs: np.ndarray, codes: np.ndarray, chunk: int = 1 << 16) -> np.ndarray:
+        rows = max(1, chunk // max(codes.shape[1], 1))
+        out = [F.logsigmoid(model(hist[torch.as_tensor(pairs[i:i + rows], device=device)],
+                                  torch.as_tensor(codes[i:i + rows], device=device))).cpu().numpy()
+               for i in range(0, len(pairs), rows)]
+        return np.concatenate(out).astype(np.float64)
+
+    start = time.perf_counter()
+    learned, report = jtm_tree(tree, log_prob, samples.targets[pick], gap=cfg.jtm_gap)
+    report["seconds"] = time.perf_counter() - start
+    model.train(was_training)
+    return learned, report
+
+
+def learn_tree(model: TDMScorer, tree: Tree, split: Split, cfg: TDMConfig, rng: np.random.Generator, device,
+               seed: int) -> tuple[Tree, str, dict]:
+    """One tree-learning step by ``cfg.tree_learning``; returns the tree, how to carry inner nodes, a report."""
+    if cfg.tree_learning == "jtm":
+        learned, report = jtm_learn_tree(model, tree, split, cfg, rng, device)
+        return learned, "keep", report
+    if cfg.tree_learning != "kmeans":
+        raise ValueError(f"tree_learning must be one of {sorted(TREE_LEARNERS)}, not {cfg.tree_learning!r}")
+    item_emb = model.embedding.weight[torch.as_tensor(tree.leaf_code)].detach().cpu().numpy()
+    return kmeans_tree(item_emb, cfg.branching, seed=seed), "mean", {}
 
 
 def _round_report(retriever: TDM, split: Split, name: str) -> dict:
@@ -431,12 +494,12 @@ def train_tdm(split: Split, cfg: TDMConfig = TDMConfig(), seed: int = 0, device=
     rounds = [TDMRound(tree, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})]
     rounds[0].report = _round_report(TDM(split, cfg, rounds, device, round_index=0), split, "genre")
     for r in range(1, cfg.tree_rounds + 1):
-        item_emb = model.embedding.weight[torch.as_tensor(tree.leaf_code)].detach().cpu().numpy()
-        new_tree = kmeans_tree(item_emb, cfg.branching, seed=seed + r)
+        new_tree, inner, learning = learn_tree(model, tree, split, cfg, rng, device, seed + r)
         new_model = TDMScorer(new_tree.n_codes, cfg, split.config.max_len).to(device)
-        _carry_embeddings(model, tree, new_model, new_tree)
+        _carry_embeddings(model, tree, new_model, new_tree, inner)
         before = TDMRound(new_tree, {k: v.detach().cpu().clone() for k, v in new_model.state_dict().items()})
-        reclustered = _round_report(TDM(split, cfg, rounds + [before], device, round_index=r), split, "k-means")
+        reclustered = _round_report(TDM(split, cfg, rounds + [before], device, round_index=r), split,
+                                    cfg.tree_learning)
         logs.append(_train_on_tree(new_model, new_tree, split, cfg, cfg.round_epochs, rng, device,
                                    phase_progress(cfg.round_epochs), f"TDM round {r} (learned tree)").as_dict())
         done += cfg.round_epochs
@@ -444,6 +507,9 @@ def train_tdm(split: Split, cfg: TDMConfig = TDMConfig(), seed: int = 0, device=
         rounds.append(TDMRound(tree, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}))
         report = _round_report(TDM(split, cfg, rounds, device, round_index=r), split, f"learned {r}")
         report["right_after_reclustering"] = {k: v for k, v in reclustered.items() if "recall" in k}
+        report["tree_learning"] = cfg.tree_learning
+        report["tree_learning_label"] = TREE_LEARNERS[cfg.tree_learning].replace("gap d", f"gap d = {cfg.jtm_gap}")
+        report["tree_learning_report"] = learning
         rounds[-1].report = report
     log = {"phases": logs, "train_seconds": float(sum(sum(p["seconds_per_epoch"]) for p in logs)),
            "rounds": [r.report for r in rounds]}

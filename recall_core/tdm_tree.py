@@ -5,11 +5,15 @@ so a node's level, parent and children are arithmetic.  With n items and
 branching b the leaves sit on level D = ceil(log_b n); codes of subtrees holding
 no item are "empty" and never sampled or searched.
 
-Two builders (Zhu et al., KDD'18, Sec. 3.4; Zhu et al., NeurIPS'19 (JTM), Sec. 3.3):
-* :func:`genre_tree` — the initial tree: items sorted by category, recursively
-  split into b parts of (nearly) equal size.
-* :func:`kmeans_tree` — tree learning: the learned item embeddings recursively
-  clustered by balanced k-means (for b = 2: 2-means whose halves differ by <= 1).
+Builders:
+* :func:`genre_tree` — the initial tree (KDD'18 Sec. 3.4): items sorted by
+  category, recursively split into b parts of (nearly) equal size.
+* :func:`kmeans_tree` — TDM's tree learning (Zhu et al., KDD'18, Sec. 3.4): the
+  learned leaf (item) embeddings recursively clustered by balanced k-means (for
+  b = 2: 2-means whose halves differ by <= 1).
+* :func:`jtm_tree` — JTM's tree learning (Zhu et al., NeurIPS'19, Algorithm 2):
+  items greedily re-assigned, ``gap`` levels at a time, to maximise the model's
+  log-likelihood of their ancestors, L(pi), under a balance constraint.
 """
 from __future__ import annotations
 
@@ -185,7 +189,7 @@ def balanced_kmeans(x: np.ndarray, parts: int, rng: np.random.Generator, iterati
 
 
 def kmeans_tree(embeddings: np.ndarray, branching: int = 2, seed: int = 0) -> Tree:
-    """JTM's tree learning by balanced hierarchical k-means on learned item embeddings."""
+    """TDM's tree learning (KDD'18 Sec. 3.4): balanced hierarchical k-means on learned leaf embeddings."""
     rng = np.random.default_rng(seed)
     x = np.asarray(embeddings, dtype=np.float64)
     order: list[int] = []
@@ -232,3 +236,93 @@ class HistoryCounts:
         keys = np.arange(codes.shape[0])[:, None] * self.tree.n_codes + np.maximum(codes, 0)
         at = np.searchsorted(self.keys, keys).clip(max=len(self.keys) - 1)
         return np.where((self.keys[at] == keys) & (codes >= 0), self.counts[at], 0)
+
+
+# ---------------------------------------------------------------------------- JTM tree learning
+
+
+def descendants_at(tree: Tree, codes: np.ndarray, down: int) -> np.ndarray:
+    """[..., b**down] codes ``down`` levels below each code, left to right."""
+    b = tree.branching
+    span = b ** down
+    first = np.asarray(codes) * span + (span - 1) // (b - 1)
+    return first[..., None] + np.arange(span)
+
+
+def tree_log_likelihood(tree: Tree, log_prob, pair_targets: np.ndarray, levels: range | None = None) -> float:
+    """JTM's objective L(pi) (NeurIPS'19 Eq. 3) on sampled pairs: sum over (user, item) pairs and
+    over levels of log p(ancestor of the item at that level | user).  ``log_prob(pairs, codes)``
+    gives [S, P] log-probabilities of node codes for pair indices [S].  By default the levels
+    1 .. depth-1: the root is shared by all items and a leaf's score follows its item."""
+    levels = levels if levels is not None else range(1, tree.depth)
+    anc = tree.ancestors(pair_targets)[:, list(levels)]
+    return float(log_prob(np.arange(len(pair_targets)), anc).sum()) if anc.size else 0.0
+
+
+def balanced_assignment(gain: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Items -> slots maximising the summed gain with exactly ``capacity[s]`` items in slot s.
+
+    Algorithm 2's step 5 solved exactly: each slot is repeated ``capacity`` times and the
+    items matched to those copies by the Hungarian method (scipy's ``linear_sum_assignment``).
+    The paper uses a greedy with rebalancing; a greedy that moves items out of over-full
+    slots one by one lost to the input tree here, so the exact matching is used."""
+    from scipy.optimize import linear_sum_assignment
+
+    copies = np.repeat(np.arange(gain.shape[1]), capacity)
+    rows, cols = linear_sum_assignment(gain[:, copies], maximize=True)
+    labels = np.empty(gain.shape[0], dtype=np.int64)
+    labels[rows] = copies[cols]
+    return labels
+
+
+def _path_gains(tree: Tree, log_prob, pairs: np.ndarray, parents: np.ndarray, top: int, bottom: int) -> np.ndarray:
+    """[S, b**(bottom-top)]: for each pair and each slot below its parent, the sum of log p over the
+    slot's ancestors at levels top+1 .. bottom (the leaf level left out: it follows the item)."""
+    d = bottom - top
+    total = np.zeros((len(pairs), tree.branching ** d))
+    for j in range(1, d + 1):
+        if top + j == tree.depth:
+            break
+        nodes = descendants_at(tree, parents, j)  # [S, b**j]
+        total += np.repeat(log_prob(pairs, nodes), tree.branching ** (d - j), axis=1)
+    return total
+
+
+def jtm_tree(tree: Tree, log_prob, pair_targets: np.ndarray, gap: int = 4) -> tuple[Tree, dict]:
+    """JTM's tree learning (NeurIPS'19 Algorithm 2): items re-assigned level by level, ``gap`` levels
+    at a time, to maximise L(pi) under the current model.
+
+    For every node n at level l - d, the items below it are re-assigned among its descendants at
+    level l (d = gap) to maximise the summed log p of each item's new ancestors at levels
+    l-d+1 .. l over the item's training pairs; each descendant keeps its item count (the tree
+    stays balanced; :func:`balanced_assignment` solves it exactly).  Then l advances by d.  The slot gains are
+    vectorised over all sampled pairs: one ``log_prob`` call per level and pass.
+
+    A greedy pass need not raise the total (deeper levels change too), so the result is compared
+    with the input on L(pi) and the input is returned when it is not worse: the step never lowers
+    the objective.  Returns the tree and a report (objective before / after, items moved)."""
+    gap = max(1, int(gap))
+    pair_targets = np.asarray(pair_targets)
+    pairs = np.arange(len(pair_targets))
+    node = np.zeros(tree.n_items, dtype=np.int64)  # each item's node at the current level
+    top = 0
+    while top < tree.depth:
+        bottom = min(top + gap, tree.depth)
+        gains = _path_gains(tree, log_prob, pairs, node[pair_targets], top, bottom)
+        item_gain = np.zeros((tree.n_items, gains.shape[1]))
+        np.add.at(item_gain, pair_targets, gains)
+        new_node = np.empty_like(node)
+        old_below = tree.ancestors(np.arange(tree.n_items))[:, bottom]
+        for parent in np.unique(node):
+            items = np.flatnonzero(node == parent)
+            slots = descendants_at(tree, parent, bottom - top)
+            capacity = tree.count[slots]
+            gain = item_gain[items] + 1e-9 * (old_below[items, None] == slots)  # ties: stay
+            new_node[items] = slots[balanced_assignment(gain, capacity)]
+        node, top = new_node, bottom
+    learned = Tree(tree.branching, tree.depth, node)
+    before = tree_log_likelihood(tree, log_prob, pair_targets)
+    after = tree_log_likelihood(learned, log_prob, pair_targets)
+    report = {"objective_before": before, "objective_after": after, "pairs": int(len(pair_targets)), "gap": gap,
+              "moved": int((learned.leaf_code != tree.leaf_code).sum()), "kept_input": bool(after < before)}
+    return (tree if after < before else learned), report

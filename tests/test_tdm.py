@@ -10,7 +10,8 @@ import torch
 from recall_core.protocol import Popularity, evaluate
 from recall_core.tdm import (TDM, LayerwiseSampler, TDMConfig, TDMRound, TDMScorer, _carry_embeddings,
                              negatives_per_level, restore_tdm, tdm_state, train_tdm, window_sizes)
-from recall_core.tdm_tree import Tree, balanced_kmeans, genre_tree, kmeans_tree, split_sizes, tree_from_order
+from recall_core.tdm_tree import (HistoryCounts, Tree, balanced_kmeans, genre_tree, jtm_tree, kmeans_tree, balanced_assignment,
+                                  split_sizes, tree_from_order, tree_log_likelihood)
 
 SMALL = TDMConfig(dim=16, attention_hidden=16, hidden=(32, 16), epochs=5, round_epochs=2, tree_rounds=1,
                   batch_size=256, beam=50, negative_scale=0.1)
@@ -65,6 +66,79 @@ def test_balanced_kmeans_keeps_the_tree_balanced_and_groups_clusters():
 
 def test_split_sizes():
     assert split_sizes(7, 2) == [4, 3] and split_sizes(5, 3) == [2, 2, 1]
+
+
+# ------------------------------------------------------------------ JTM tree learning (NeurIPS'19 Algorithm 2)
+
+
+def planted_log_prob(planted: Tree, pair_targets: np.ndarray, inside=np.log(0.9), outside=np.log(0.1)):
+    """A model that is sure which nodes hold each item: log p(node | pair) is high exactly for
+    the ancestors of the pair's target in the planted tree."""
+    anc = planted.ancestors(np.arange(planted.n_items))
+
+    def log_prob(pairs, codes):
+        codes = np.asarray(codes)
+        member = anc[pair_targets[pairs][:, None], planted.level_of(codes)] == codes
+        return np.where(member, inside, outside)
+    return log_prob
+
+
+@pytest.mark.parametrize("n, b, gap", [(50, 2, 2), (50, 2, 3), (64, 2, 6), (40, 3, 1)])
+def test_jtm_recovers_a_planted_tree_and_never_lowers_the_objective(n, b, gap):
+    rng = np.random.default_rng(n + gap)
+    planted = tree_from_order(rng.permutation(n), b, n)
+    start = tree_from_order(rng.permutation(n), b, n)
+    targets = rng.integers(0, n, 400)
+    log_prob = planted_log_prob(planted, targets)
+    learned, report = jtm_tree(start, log_prob, targets, gap=gap)
+    seen = np.unique(targets)  # items with training pairs; the others fill the remaining room
+    for level in range(1, planted.depth):  # the leaf level follows the item and is not scored
+        assert np.array_equal(learned.ancestors(seen)[:, level], planted.ancestors(seen)[:, level])
+    assert np.array_equal(learned.count, start.count)  # same shape: balanced as before
+    optimum = tree_log_likelihood(planted, log_prob, targets)
+    assert report["objective_after"] == pytest.approx(optimum) and optimum > report["objective_before"]
+
+
+def test_jtm_keeps_the_input_tree_when_it_is_already_optimal():
+    rng = np.random.default_rng(7)
+    planted = tree_from_order(rng.permutation(30), 2, 30)
+    targets = rng.integers(0, 30, 200)
+    learned, report = jtm_tree(planted, planted_log_prob(planted, targets), targets, gap=2)
+    assert report["objective_after"] >= report["objective_before"]
+    for level in range(1, planted.depth):
+        assert np.array_equal(learned.ancestors(np.arange(30))[:, level], planted.ancestors(np.arange(30))[:, level])
+
+
+def test_jtm_never_returns_a_tree_with_a_lower_objective():
+    rng = np.random.default_rng(8)
+    tree = tree_from_order(rng.permutation(60), 2, 60)
+    targets = rng.integers(0, 60, 300)
+    table = rng.normal(size=(300, tree.n_codes))  # an arbitrary (non-planted) model
+    log_prob = lambda pairs, codes: np.take_along_axis(table[pairs], np.asarray(codes), 1)
+    learned, report = jtm_tree(tree, log_prob, targets, gap=3)
+    assert tree_log_likelihood(learned, log_prob, targets) >= tree_log_likelihood(tree, log_prob, targets)
+    assert np.array_equal(learned.count, tree.count)
+
+
+def test_balanced_assignment_is_optimal_against_enumeration():
+    import itertools
+    rng = np.random.default_rng(0)
+    for capacity in ([2, 2, 1], [1, 0, 3, 1], [3, 2]):
+        capacity = np.array(capacity)
+        gain = rng.normal(size=(capacity.sum(), len(capacity)))
+        labels = balanced_assignment(gain, capacity)
+        assert np.bincount(labels, minlength=len(capacity)).tolist() == capacity.tolist()
+        slots = np.repeat(np.arange(len(capacity)), capacity)
+        best = max(gain[np.arange(len(slots)), list(p)].sum() for p in itertools.permutations(slots))
+        assert gain[np.arange(len(labels)), labels].sum() == pytest.approx(best)
+
+
+def test_history_counts_count_watched_leaves_below_each_node():
+    tree = tree_from_order(np.arange(16), 2, 16)
+    counts = HistoryCounts(tree, [np.array([0, 1, 2, 2, 9]), np.array([], dtype=np.int64)])
+    codes = np.array([[0, 1, 2, int(tree.leaf_code[9])], [0, 1, 2, -1]])
+    brute = [[sum(np.isin(tree.leaves_under(int(c)), [0, 1, 2, 9])) for c in codes[0]], [0, 0, 0, 0]]
+    assert counts(codes).tolist() == brute == [[4, 3, 1, 1], [0, 0, 0, 0]]
 
 
 # ------------------------------------------------------------------ sampler
