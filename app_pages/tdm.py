@@ -38,8 +38,13 @@ with guard():
     history, truth = split.test.inputs[row], split.test.truths[row]
 
     c1, c2, c3 = st.columns(3)
+    def learner(r: int) -> str:
+        return tdm.rounds[r].report.get("tree_learning", "kmeans")
+
     def round_name(r: int, language: str) -> str:
-        return translate("tdm_round_genre", language) if r == 0 else translate("tdm_round_learned", language, r=r)
+        if r == 0:
+            return translate("tdm_round_genre", language)
+        return translate("tdm_round_learned_jtm" if learner(r) == "jtm" else "tdm_round_learned", language, r=r)
 
     round_names = [round_name(r, lang()) for r in range(len(tdm.rounds))]
     with c1:
@@ -89,10 +94,13 @@ with guard():
     }), hide_index=True, width="stretch")
 
     st.subheader(t("tdm_rounds_header"))
-    st.caption(t("tdm_rounds_help"))
+    jtm = any(learner(r) == "jtm" for r in range(1, len(tdm.rounds)))
+    st.caption(t("tdm_rounds_help_jtm" if jtm else "tdm_rounds_help"))
     reports = [r.report for r in tdm.rounds]
     st.dataframe(pd.DataFrame({
         t("col_round"): round_names,
+        t("tdm_col_tree_learning"): ["—" if r == 0 else t(f"tdm_tree_{learner(r)}", d=tdm.cfg.jtm_gap)
+                                     for r in range(len(tdm.rounds))],
         t("col_beam_recall"): [round(r.get("test_recall@50", np.nan), 4) for r in reports],
         t("col_brute_recall"): [round(r.get("test_bruteforce_recall@50", np.nan), 4) for r in reports],
         t("col_after_recluster"): [round(r.get("right_after_reclustering", {}).get("test_recall@50", np.nan), 4)

@@ -107,6 +107,24 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Left: two towers meet only in an inner product (late interaction). Right: a deep model lets the "
               "user's history interact with the target item (e.g. target attention).",
     },
+    "home_evidence_header": {"zh": "证据：哪些说法在什么数据上成立", "en": "The evidence: what holds, and where"},
+    "home_evidence_source": {"zh": "数字来自基准报告 {path}（设置在验证用户上选定，测试用户只用一次）。",
+                             "en": "Figures from the benchmark report {path} (settings chosen on validation users; "
+                                   "test users used once)."},
+    "home_real_header": {"zh": "**真实数据（MovieLens）上：**", "en": "**On real data (MovieLens):**"},
+    "home_world_header": {"zh": "**构造的数据上（合成，不是真实数据）：**",
+                          "en": "**In a constructed world (synthetic, not real data):**"},
+    "home_world_intro": {
+        "zh": "我们造了一个世界：每个用户有若干个互不相关的兴趣，下一部电影随机来自其中一个。旋钮从 0 到 1，兴趣越来越多、越来越分散，"
+              "而双塔的向量维度保持很小。一个用户向量只能指向一个方向，夹在几个相距很远的兴趣簇中间；目标注意力、树和多路径格子则不必如此。",
+        "en": "We built a world where each user has several unrelated interests and the next movie comes from one of "
+              "them at random. The knob moves from 0 to 1: more interests, further apart, while the two-tower's "
+              "dimension stays small. One user vector can point in one direction only, between far-apart clusters; "
+              "target attention, a tree or a multi-path lattice need not.",
+    },
+    "home_evidence_missing": {"zh": "还没有基准报告：运行 `python -m recall_core.bench --dataset ml-100k --out bench/latest`。",
+                              "en": "No benchmark report yet: run `python -m recall_core.bench --dataset ml-100k "
+                                    "--out bench/latest`."},
     "home_pages_header": {"zh": "各页面内容", "en": "What each page shows"},
     "home_page_two_tower": {
         "zh": "双塔基线：用户向量与物品向量的 UMAP 地图，精确 Top-K 与 hnswlib 近邻搜索的对比。",
@@ -195,6 +213,16 @@ STRINGS: dict[str, dict[str, str]] = {
     "tdm_round": {"zh": "树学习轮次", "en": "Tree-learning round"},
     "tdm_round_genre": {"zh": "第 0 轮：按类型建的初始树", "en": "round 0: initial tree by genre"},
     "tdm_round_learned": {"zh": "第 {r} 轮：k-means 重建的树", "en": "round {r}: tree rebuilt by k-means"},
+    "tdm_round_learned_jtm": {"zh": "第 {r} 轮：JTM 重新分配的树", "en": "round {r}: tree re-assigned by JTM"},
+    "tdm_col_tree_learning": {"zh": "树学习方法", "en": "tree learning"},
+    "tdm_tree_kmeans": {"zh": "叶子向量的 k-means（TDM, KDD'18）", "en": "k-means on leaf embeddings (TDM, KDD'18)"},
+    "tdm_tree_jtm": {"zh": "JTM 贪心分配（NeurIPS'19 算法 2，间隔 d = {d}）",
+                     "en": "JTM greedy assignment (NeurIPS'19 Alg. 2, gap d = {d})"},
+    "tdm_step_widened": {
+        "zh": "（比 B 多保留 {extra} 个：排在第 B 个“未看过”节点之前、含已看电影的节点；全部已看的子树不打分，这样排除历史后仍是精确的）",
+        "en": "({extra} more than B: nodes holding watched movies that rank above the B-th unwatched one; fully "
+              "watched subtrees are not scored, so excluding the history keeps the search exact)",
+    },
     "tdm_hover_node": {"zh": "节点 {code} · 第 {level} 层 · {n} 部电影", "en": "node {code} · level {level} · {n} movies"},
     "tdm_legend_nodes": {"zh": "树节点（灰：剪枝，橙：保留）", "en": "tree nodes (grey: pruned, orange: kept)"},
     "tdm_legend_scored": {"zh": "本层打分（黑圈：进入束）", "en": "scored at this level (ringed: kept)"},
@@ -246,6 +274,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "en": "Round 0 uses the tree built by genre; each later round clusters the learned leaf (movie) embeddings "
               "by balanced hierarchical k-means into a new tree, carries the embeddings over and trains on. \"Right "
               "after re-clustering\" is the score on the new tree before retraining.",
+    },
+    "tdm_rounds_help_jtm": {
+        "zh": "第 0 轮用按类型建的树；之后每一轮用 JTM（NeurIPS'19 算法 2）：按当前模型对训练样本的打分，每次 d 层，"
+              "把每个节点下的电影重新分给它 d 层以下的后代，使各电影祖先节点的对数概率之和 L(π) 最大（每个后代的电影数不变），"
+              "内部节点和电影沿用学到的向量后继续训练。“重聚类后”是刚换树、还没重训时的成绩。",
+        "en": "Round 0 uses the tree built by genre; each later round uses JTM (NeurIPS'19 Algorithm 2): d levels at a "
+              "time, the movies below each node are re-assigned among its descendants d levels down to maximise the "
+              "current model's summed log-probability of their ancestors, L(π), on training pairs (each descendant "
+              "keeps its number of movies); nodes and movies keep their learned embeddings and training goes on. "
+              "\"Right after re-clustering\" is the score on the new tree before retraining.",
     },
     "col_round": {"zh": "轮次", "en": "Round"},
     "col_beam_recall": {"zh": "束搜索 recall@50", "en": "beam recall@50"},
@@ -429,6 +467,51 @@ STRINGS: dict[str, dict[str, str]] = {
     "cmp_spent": {"zh": "打分 {n} 次 · 命中 {hits}", "en": "{n} evaluations · {hits} hits"},
     "cmp_missing_models": {"zh": "这些方法还没训练：{methods}。用左侧栏按钮训练后再来。",
                            "en": "Not trained yet: {methods}. Train them with the sidebar button and come back."},
+    "cmp_segments_header": {"zh": "谁更适合谁：按用户分组比较", "en": "Who wins for whom: methods by user segment"},
+    "cmp_segments_intro": {
+        "zh": "把测试用户按历史长度、兴趣的类型分散度（类型熵）和口味的大众程度各分成三等份。每根柱子是该组用户的 recall@50"
+              "及其 95% 区间；柱上写着与双塔逐用户配对的差值——只有区间不含 0 才说“更好/更差”（better/worse）。",
+        "en": "Test users cut into thirds by history length, how spread their genres are (entropy) and how mainstream "
+              "their taste is. Each bar is the segment's recall@50 with its 95% interval; the number on it is the "
+              "per-user paired difference to the two-tower, called better / worse only when its interval excludes 0.",
+    },
+    "cmp_segment_feature": {"zh": "按什么分组", "en": "Segment users by"},
+    "cmp_segment_level": {"zh": "哪一组", "en": "Which third"},
+    "cmp_segment_caption": {"zh": "这一组有 {n} 个测试用户，取值范围 {low:.2f} – {high:.2f}。",
+                            "en": "{n} test users in this segment, values {low:.2f} – {high:.2f}."},
+    "cmp_segment_users": {"zh": "这一组的用户（MovieLens 编号 · 取值，最典型的在前）",
+                          "en": "Users of this segment (MovieLens id · value, most typical first)"},
+    "cmp_segment_jump": {"zh": "在 {method} 页查看此用户", "en": "See this user on {method}"},
+    "cmp_segments_missing": {"zh": "需要双塔和至少一个其他方法的模型才能分组比较。",
+                             "en": "The segment view needs the two-tower and at least one other trained model."},
+    "seg_history_length": {"zh": "历史长度（看过几部）", "en": "History length (movies liked)"},
+    "seg_genre_entropy": {"zh": "兴趣分散度（类型熵，比特）", "en": "Spread of interests (genre entropy, bits)"},
+    "seg_mainstream": {"zh": "口味的大众程度（平均 log 热度）", "en": "How mainstream (mean log popularity)"},
+    "seg_level_low": {"zh": "低", "en": "low"},
+    "seg_level_middle": {"zh": "中", "en": "middle"},
+    "seg_level_high": {"zh": "高", "en": "high"},
+    "claim_baseline": {
+        "zh": "在 {dataset} 上（{users} 个测试用户，{seeds} 个随机种子）：双塔 recall@50 = {tt:.3f}，item-CF = {cf:.3f}。",
+        "en": "On {dataset} ({users} test users, {seeds} seeds): two-tower recall@50 = {tt:.3f}, item-CF = {cf:.3f}.",
+    },
+    "claim_method": {
+        "zh": "{method}：recall@50 = {r:.3f}（其模型遍历全部物品的上限 {ceiling:.3f}，索引达到上限的 {ratio:.1%}）。"
+              "与双塔逐用户配对之差 {diff:+.3f}，95% 区间 [{low:+.3f}, {high:+.3f}]：{verdict}；"
+              "上限与双塔之差 {cdiff:+.3f} [{clow:+.3f}, {chigh:+.3f}]：{cverdict}。",
+        "en": "{method}: recall@50 = {r:.3f} (its model scoring every item reaches {ceiling:.3f}; the index keeps "
+              "{ratio:.1%} of that). Paired per-user difference to the two-tower {diff:+.3f}, 95% interval "
+              "[{low:+.3f}, {high:+.3f}]: {verdict}; ceiling minus two-tower {cdiff:+.3f} [{clow:+.3f}, {chigh:+.3f}]: "
+              "{cverdict}.",
+    },
+    "claim_world": {
+        "zh": "{method}：旋钮 {near_knob:g} 时 recall@50 = {near:.3f} ± {near_sd:.3f}，旋钮 {far_knob:g} 时 {far:.3f} ± {far_sd:.3f}"
+              "（变化 {change:+.3f}）。",
+        "en": "{method}: recall@50 {near:.3f} ± {near_sd:.3f} at knob {near_knob:g}, {far:.3f} ± {far_sd:.3f} at knob "
+              "{far_knob:g} (change {change:+.3f}).",
+    },
+    "verdict_better": {"zh": "更好（区间不含 0）", "en": "better (the interval excludes 0)"},
+    "verdict_worse": {"zh": "更差（区间不含 0）", "en": "worse (the interval excludes 0)"},
+    "verdict_within_noise": {"zh": "在噪声之内（区间含 0）", "en": "within noise (the interval contains 0)"},
     "cmp_reading_header": {"zh": "怎么读这些结果", "en": "How to read these results"},
     "cmp_reading": {
         "zh": "- **质量**：在 ml-100k 这么小的目录上，四种方法的 recall@50 相差不大（相差 0.02 以内基本是噪声）。双塔仍然很强：内积模型数据少时最好训练。"

@@ -83,3 +83,23 @@ def test_budget_figure_with_several_curves_keeps_labels_in_the_hover():
     assert [tuple(t.y) for t in ceilings] == [(0.41, 0.41), (0.25, 0.25)]
     assert tuple(ceilings[0].x) == (50, 300) and ceilings[0].legendgroup == "a"  # spans every curve, toggles with it
     assert not fig.layout.annotations
+
+
+def test_a_beam_widened_by_the_history_is_ringed_and_explained():
+    """With the history excluded inside the beam, a level may keep more than B nodes: the
+    animation rings every kept node and the explanation says how many more than B."""
+    rng = np.random.default_rng(1)
+    n, beam = 300, 6
+    tree = tree_from_order(rng.permutation(n), 2, n)
+    scores = rng.normal(size=(1, n))
+    history = np.argsort(-scores[0])[:20]  # the user's 20 best items are watched
+    trace = OracleTDM(tree, scores, beam).retrieve([history], 5, trace=True).traces[0]
+    genres = np.eye(3, dtype=np.float32)[rng.integers(0, 3, n)]
+    labels = node_labels(tree, genres, ["A", "B", "C"], [f"movie {i}" for i in range(n)])
+    fig = beam_search_animation(tree, trace, labels, truth=np.array([]), lang="en")
+    widened = [i for i, s in enumerate(trace.steps, start=1) if s.level < tree.depth and len(s.kept) > beam]
+    assert widened  # the watched items force extra width somewhere
+    for i in widened:
+        step = trace.steps[i - 1]
+        assert (np.array(fig.frames[i].data[1].marker.line.width) > 0).sum() == len(step.kept)
+        assert f"{len(step.kept) - beam} more than B" in fig.frames[i].layout.annotations[0].text

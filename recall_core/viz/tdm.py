@@ -126,8 +126,12 @@ def beam_search_animation(tree: Tree, trace: SearchTrace, labels: list[str], tru
                              total=so_far[-1], brute=brute)
         step = trace.steps[upto - 1]
         key = "tdm_step_first" if upto == 1 else ("tdm_step_leaves" if step.level == tree.depth else "tdm_step_level")
-        return translate(key, lang, level=step.level, n=len(step.scored), kept=len(step.kept), total=so_far[upto - 1],
+        text = translate(key, lang, level=step.level, n=len(step.scored), kept=len(step.kept), total=so_far[upto - 1],
                          brute=brute, frac=so_far[upto - 1] / brute)
+        extra = len(step.kept) - int(trace.info.get("beam", len(step.kept)))
+        if step.level < tree.depth and extra > 0:  # the exact rule with the history excluded widened the beam
+            text += " " + translate("tdm_step_widened", lang, extra=extra)
+        return text
 
     n_frames = len(trace.steps) + 2
     frames = []
