@@ -2,15 +2,19 @@
 import numpy as np
 import streamlit as st
 
+from recall_core.i18n import translate
+
 from recall_core.artifacts import ArtifactError
-from recall_core.compare import FOUR, find_report, jaccard_matrix, shown_path, summary_frame
+from recall_core.compare import (FOUR, find_report, jaccard_matrix, live_segment_rows, segment_members, shown_path,
+                                 summary_frame)
+from recall_core.segments import FEATURES, LEVELS
 from recall_core.methods import METHODS
 from recall_core.protocol import count_hits, evaluate
-from recall_core.viz.compare import growth_figure, overlap_heatmap
+from recall_core.viz.compare import growth_figure, overlap_heatmap, segment_figure
 from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.tables import ranking_frame
 from ui.state import dataset, device, get_retriever, guard, lang, require_data, t
-from ui.widgets import user_picker
+from ui.widgets import localized_choice, user_picker
 
 COLUMNS = ["precision@10", "recall@10", "f1@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user",
            "ms_per_user", "train_seconds"]
@@ -41,6 +45,15 @@ def live_rows(name: str, methods: tuple, _models) -> list[dict]:
     return rows
 
 
+PAGES = {"app_pages/two_tower.py": "two-tower", "app_pages/tdm.py": "TDM", "app_pages/dr.py": "DR",
+         "app_pages/nann.py": "NANN"}
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def cached_segments(name: str, methods: tuple, _models) -> list[dict]:
+    return live_segment_rows(_models, require_data())
+
+
 with guard():
     split = require_data()
     st.title(t("cmp_title"))
@@ -69,6 +82,30 @@ with guard():
     if found and found[1].get("cost_growth"):
         st.subheader(t("cmp_growth_header"))
         st.plotly_chart(growth_figure(found[1]["cost_growth"]), width="stretch", key="cmp_growth")
+
+    st.subheader(t("cmp_segments_header"))
+    st.caption(t("cmp_segments_intro"))
+    seg_rows = found[1].get("segments") if found else None
+    if not seg_rows:
+        seg_rows = cached_segments(dataset(), tuple(models), models)
+    if seg_rows:
+        left, right = st.columns(2)
+        feature = localized_choice(left.selectbox, t("cmp_segment_feature"), list(FEATURES),
+                                   lambda f, current: translate(f"seg_{f}", current), "cmp_feature")
+        level = localized_choice(right.radio, t("cmp_segment_level"), list(LEVELS),
+                                 lambda v, current: translate(f"seg_level_{v}", current), "cmp_level", horizontal=True)
+        shown = [r for r in seg_rows if r["feature"] == feature and r["level"] == level]
+        if shown:
+            st.caption(t("cmp_segment_caption", n=shown[0]["n_users"], low=shown[0]["min"], high=shown[0]["max"]))
+            st.plotly_chart(segment_figure(seg_rows, feature, level), width="stretch", key="cmp_segment")
+        members = segment_members(split, feature, level)
+        if members:
+            pick = st.selectbox(t("cmp_segment_users"), [u for u, _ in members],
+                                format_func=lambda u: f"{u} · {dict(members)[u]:.2f}", key="cmp_segment_user")
+            for col, (page, method) in zip(st.columns(4), PAGES.items()):
+                col.page_link(page, label=t("cmp_segment_jump", method=method), query_params={"user": str(pick)})
+    else:
+        st.info(t("cmp_segments_missing"))
 
     st.subheader(t("cmp_user_header"))
     missing = [m for m in FOUR if m not in models]

@@ -2,7 +2,9 @@
 import pandas as pd
 import streamlit as st
 
-from recall_core.viz.home import architecture_dot
+from recall_core.claims import real_data_findings, world_findings
+from recall_core.compare import find_report, shown_path
+from recall_core.viz.home import architecture_dot, world_figure
 from ui.state import guard, lang, t
 from ui.results import available_reports
 
@@ -11,6 +13,21 @@ with guard():
     st.markdown(t("home_intro"))
     st.graphviz_chart(architecture_dot(lang()), width="content")
     st.caption(t("home_picture_caption"))
+
+    found = find_report("ml-100k")
+    st.subheader(t("home_evidence_header"))
+    if found:
+        path, report = found
+        st.caption(t("home_evidence_source", path=shown_path(path)))
+        st.markdown(t("home_real_header"))
+        st.markdown("\n".join(f"- {line}" for line in real_data_findings(report, lang())))
+        if report.get("world_sweep"):
+            st.markdown(t("home_world_header"))
+            st.markdown(t("home_world_intro"))
+            st.plotly_chart(world_figure(report["world_sweep"], lang()), width="stretch", key="home_world")
+            st.markdown("\n".join(f"- {line}" for line in world_findings(report["world_sweep"], lang())))
+    else:
+        st.info(t("home_evidence_missing"))
 
     st.subheader(t("home_pages_header"))
     for page in ("two_tower", "tdm", "dr", "nann", "compare"):

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 
 from .paths import PROJECT_ROOT, data_root
+from .protocol import per_user_recall
+from .segments import segment_table, segment_users
 
 FOUR = ["two_tower", "tdm", "dr", "nann"]
 
@@ -61,3 +63,21 @@ def jaccard_matrix(lists: dict[str, np.ndarray]) -> pd.DataFrame:
     sets = {n: set(np.asarray(v)[np.asarray(v) >= 0].tolist()) for n, v in lists.items()}
     data = [[len(sets[a] & sets[b]) / max(len(sets[a] | sets[b]), 1) for b in names] for a in names]
     return pd.DataFrame(data, index=names, columns=names)
+
+
+def live_segment_rows(models: dict, split) -> list[dict]:
+    """The per-segment table from the models at hand (seed 0, test users) when no report has one."""
+    held = split.test
+    per_user = {m: per_user_recall(r.retrieve(held.inputs, 50, users=held.users).items, held.truths, 50)
+                for m, r in models.items() if m in FOUR}
+    return segment_table(per_user, segment_users(split, held)) if "two_tower" in per_user else []
+
+
+def segment_members(split, feature: str, level: str) -> list[tuple[int, float]]:
+    """(MovieLens user id, feature value) of the test users in one segment, most typical first
+    (closest to the segment's median)."""
+    segments = segment_users(split, split.test)
+    rows = segments.members(feature, level)
+    values = segments.features[feature][rows]
+    order = np.argsort(np.abs(values - np.median(values)), kind="stable") if len(values) else []
+    return [(int(split.raw_users[split.test.users[rows[i]]]), float(values[i])) for i in order]

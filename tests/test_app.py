@@ -193,3 +193,18 @@ def test_compare_page(trained, ml100k, lang, clear_caches):
     at.slider(key="cmp_k").set_value(50).run()
     at.selectbox(key=f"user_{lang}").set_value(7).run()
     assert_clean(at)
+    # who wins for whom: pick a segment, see the methods' bars, jump to one of its users
+    at.selectbox(key=f"cmp_feature_{lang}").set_value("genre_entropy").run()
+    at.radio(key=f"cmp_level_{lang}").set_value("high").run()
+    assert_clean(at)
+    chart = next(c for c in at.get("plotly_chart") if "recall@50 %{y:.3f}" in c.proto.spec)  # the segment bars
+    assert all(f'"{m}"' in chart.proto.spec for m in ("two_tower", "tdm", "dr", "nann"))
+    links = at.get("page_link")
+    assert len(links) == 4 and all("user=" in link.proto.query_string for link in links)
+    user = int(at.selectbox(key="cmp_segment_user").value)
+    at.switch_page("app_pages/tdm.py")
+    at.query_params["user"] = str(user)
+    at.run()
+    assert_clean(at)
+    rows = {int(ml100k.raw_users[u]): r for r, u in enumerate(ml100k.test.users)}
+    assert at.session_state["user__value"] == rows[user]  # the TDM page opened on that user

@@ -166,3 +166,25 @@ def test_two_tower_user_and_k(browser, server):
     assert no_exception(page)
     screenshot(page, "two_tower-user10")
     page.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_compare_who_wins_for_whom_and_jump_to_a_user(browser, server, lang):
+    page, _, _ = open_page(browser, server, "compare")
+    if lang == "en":
+        page.get_by_text("English", exact=True).click()
+        wait_until_idle(page)
+    labels = {"zh": ("按什么分组", "高", "在 TDM 页查看此用户"),
+              "en": ("Segment users by", "high", "See this user on TDM")}[lang]
+    choose_option(page, labels[0], 1)  # genre entropy
+    page.locator("[data-testid='stRadio']").filter(has_text=labels[1]).get_by_text(labels[1], exact=True).click()
+    wait_until_idle(page)
+    assert no_exception(page)
+    bars = page.locator("[data-testid='stPlotlyChart']")
+    assert bars.count() >= 2
+    screenshot(page, f"compare-segments-{lang}")
+    page.get_by_text(labels[2], exact=True).click()
+    wait_until_idle(page)
+    assert "user=" in page.url and "/tdm" in page.url
+    assert no_exception(page) and "TDM" in page.locator("h1").first.inner_text()
+    page.close()

@@ -70,3 +70,28 @@ def test_segments_cut_users_in_thirds_and_compare_to_baseline(synthetic):
     mine = [r for r in rows if r["method"] == "x"]
     assert mine and all(r["verdict"] == "better" and r["diff"] == pytest.approx(0.2) for r in mine)
     assert all("verdict" not in r for r in rows if r["method"] == "two_tower")
+
+
+def test_segment_figure_draws_intervals_and_paired_differences():
+    from recall_core.viz.compare import segment_figure
+
+    rows = [{"feature": "mainstream", "level": "low", "n_users": 50, "min": 1.0, "max": 2.0, "method": m,
+             "recall@50": r, "low": r - 0.02, "high": r + 0.03, **extra}
+            for m, r, extra in (("two_tower", 0.30, {}),
+                                ("nann", 0.35, {"diff": 0.05, "diff_low": 0.01, "diff_high": 0.09, "verdict": "better"}))]
+    fig = segment_figure(rows + [dict(rows[0], level="high")], "mainstream", "low")
+    bar = fig.data[0]
+    assert list(bar.x) == ["two_tower", "nann"] and list(bar.y) == [0.30, 0.35]
+    assert list(bar.error_y.array) == pytest.approx([0.03, 0.03]) and list(bar.error_y.arrayminus) == pytest.approx([0.02, 0.02])
+    assert "+0.050 (better)" in bar.text[1] and "(" not in bar.text[0]
+
+
+def test_segment_members_are_the_segment_users(synthetic):
+    from recall_core.compare import segment_members
+
+    seg = segment_users(synthetic, synthetic.test)
+    members = segment_members(synthetic, "genre_entropy", "high")
+    expected = {int(synthetic.raw_users[synthetic.test.users[r]]) for r in seg.members("genre_entropy", "high")}
+    assert {u for u, _ in members} == expected
+    values = [v for _, v in members]
+    assert abs(values[0] - np.median(values)) <= abs(values[-1] - np.median(values))

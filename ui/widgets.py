@@ -45,8 +45,8 @@ def user_picker(split: Split, key: str = "user") -> int:
                          profile=profile)
 
     wanted = st.query_params.get("user")  # a deep link: ?user=<MovieLens user id>
-    if wanted is not None and f"{key}__linked" not in st.session_state:
-        st.session_state[f"{key}__linked"] = True
+    if wanted is not None and st.session_state.get(f"{key}__linked") != wanted:  # each new link once
+        st.session_state[f"{key}__linked"] = wanted
         rows = {int(split.raw_users[u]): r for r, u in enumerate(test.users)}
         if wanted.strip().lstrip("-").isdigit() and int(wanted) in rows:
             st.session_state[f"{key}__value"] = rows[int(wanted)]

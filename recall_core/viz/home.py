@@ -1,5 +1,11 @@
-"""The home page's picture: two towers vs a deep model with target attention (Graphviz DOT)."""
+"""The home page's pictures: two towers vs a deep model (Graphviz DOT), and the constructed world's curve."""
 from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from ..claims import NAMES, world_table
+from .common import base_layout
+from .compare import METHOD_COLOURS
 
 
 def architecture_dot(lang: str = "zh") -> str:
@@ -28,3 +34,22 @@ digraph G {{
     m2 [label="{L['deep']}", fillcolor="#d9f0d3", color="#4d9a4d"]; s2 [label="{L['score']}"];
     h2 -> a2; i2 -> a2; a2 -> m2; i2 -> m2; m2 -> s2; }}
 }}"""
+
+
+def world_figure(rows: list[dict], lang: str = "zh") -> go.Figure:
+    """recall@50 against the constructed world's knob, one line per method, ± std over seeds as error bars."""
+    zh = lang == "zh"
+    fig = go.Figure()
+    for method, by_knob in world_table(rows).items():
+        knobs = sorted(by_knob)
+        fig.add_trace(go.Scatter(
+            x=knobs, y=[by_knob[k][0] for k in knobs], error_y=dict(array=[by_knob[k][1] for k in knobs]),
+            mode="lines+markers", name=NAMES.get(method, method),
+            line=dict(color=METHOD_COLOURS.get(method, "#ff7f0e" if method == "two_tower" else "#888888"),
+                      dash="dot" if method == "item_cf" else "solid")))
+    fig.update_xaxes(title="旋钮：0 = 内积足够 … 1 = 内积表达不了" if zh else
+                     "knob: 0 = an inner product suffices … 1 = it cannot express the taste")
+    fig.update_yaxes(title="recall@50", rangemode="tozero")
+    title = "构造的数据（合成）：兴趣越多越分散，双塔越吃力" if zh else \
+        "A constructed (synthetic) world: more, more unrelated interests"
+    return base_layout(fig, title, height=420)
