@@ -5,8 +5,8 @@ import streamlit as st
 from recall_core.i18n import translate
 
 from recall_core.artifacts import ArtifactError
-from recall_core.compare import (FOUR, find_report, jaccard_matrix, live_segment_rows, segment_members, shown_path,
-                                 summary_frame)
+from recall_core.compare import (FOUR, find_report, jaccard_matrix, live_segment_rows, paired_frame, segment_members,
+                                 shown_path, summary_frame)
 from recall_core.segments import FEATURES, LEVELS
 from recall_core.methods import METHODS
 from recall_core.protocol import count_hits, evaluate
@@ -65,6 +65,9 @@ with guard():
         path, report = found
         st.caption(t("cmp_source_report", path=shown_path(path), when=report.get("command", ""), seeds=len(report.get("seeds", []))))
         st.dataframe(summary_frame(report["summary"], COLUMNS), hide_index=True, width="stretch")
+        if report.get("paired"):
+            st.markdown(t("cmp_paired_header"))
+            st.dataframe(paired_frame(report["paired"], report["summary"], lang()), hide_index=True, width="stretch")
         curves = report.get("budget_curves", {})
     else:
         st.info(t("cmp_source_live"))

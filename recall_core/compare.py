@@ -58,6 +58,22 @@ def summary_frame(summary: list[dict], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paired_frame(paired: dict, summary: list[dict], lang: str = "en") -> pd.DataFrame:
+    """Per method: the paired per-user difference to the two-tower (index and ceiling) with its 95% interval
+    and verdict, and the search setting chosen on validation for each seed."""
+    from .i18n import translate
+
+    settings = {s["method"]: s.get("search_per_seed", []) for s in summary}
+    fmt = lambda d: f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+    verdict = lambda d: translate(f"verdict_{d['verdict'].replace(' ', '_')}", lang)
+    rows = [{"method": m, "index − two-tower": fmt(d["index"]), "verdict (index)": verdict(d["index"]),
+             "ceiling − two-tower": fmt(d["ceiling"]), "verdict (ceiling)": verdict(d["ceiling"]),
+             "setting (validation)": ", ".join(" ".join(f"{k}={v}" for k, v in c.items()) for c in settings.get(m, [])
+                                               if c) or "—"}
+            for m, d in paired.items()]
+    return pd.DataFrame(rows)
+
+
 def jaccard_matrix(lists: dict[str, np.ndarray]) -> pd.DataFrame:
     names = list(lists)
     sets = {n: set(np.asarray(v)[np.asarray(v) >= 0].tolist()) for n, v in lists.items()}

@@ -467,6 +467,13 @@ STRINGS: dict[str, dict[str, str]] = {
     "cmp_spent": {"zh": "打分 {n} 次 · 命中 {hits}", "en": "{n} evaluations · {hits} hits"},
     "cmp_missing_models": {"zh": "这些方法还没训练：{methods}。用左侧栏按钮训练后再来。",
                            "en": "Not trained yet: {methods}. Train them with the sidebar button and come back."},
+    "cmp_paired_header": {
+        "zh": "**与双塔逐用户配对比较**（每个用户先在各随机种子上取平均，再对测试用户做 bootstrap 95% 区间；区间不含 0 才算更好/更差）。"
+              "最后一列是在验证用户上为每个种子选定的检索设置。",
+        "en": "**Paired against the two-tower, user by user** (each user's recall averaged over the seeds, then a "
+              "bootstrap 95% interval over test users; better / worse only when it excludes 0). The last column is the "
+              "search setting chosen on validation users for each seed.",
+    },
     "cmp_segments_header": {"zh": "谁更适合谁：按用户分组比较", "en": "Who wins for whom: methods by user segment"},
     "cmp_segments_intro": {
         "zh": "把测试用户按历史长度、兴趣的类型分散度（类型熵）和口味的大众程度各分成三等份。每根柱子是该组用户的 recall@50"

@@ -128,3 +128,15 @@ def test_growth_figure_has_three_panels_per_method():
     assert len(fig.data) == 6 and [t.name for t in fig.data if t.showlegend] == ["brute_force", "nann"]
     assert list(fig.data[0].y) == [1000, 10000] and fig.layout.yaxis.type == "log"
     assert fig.layout.margin.t >= 30  # the subplot titles are not cut off
+
+
+def test_paired_frame_shows_intervals_verdicts_and_chosen_settings():
+    from recall_core.compare import paired_frame
+
+    paired = {"dr": {"index": {"mean": -0.012, "low": -0.03, "high": 0.004, "verdict": "within noise"},
+                     "ceiling": {"mean": 0.02, "low": 0.005, "high": 0.035, "verdict": "better"}}}
+    summary = [{"method": "dr", "search_per_seed": [{"beam": 10}, {"beam": 5}]}]
+    frame = paired_frame(paired, summary, "en")
+    row = frame.iloc[0]
+    assert row["index − two-tower"] == "-0.012 [-0.030, +0.004]" and row["verdict (ceiling)"].startswith("better")
+    assert row["setting (validation)"] == "beam=10, beam=5"
