@@ -4,18 +4,22 @@
   fields and history statistics as tokens through a small transformer encoder;
   (2) target attention: behaviours and the target through MLPs, scaled
   dot-product attention keyed by the target; (3) an item network: id + genres
-  -> e_v; (4) the three concatenated -> MLP -> score.  Trained with sampled
-  negatives and log-Q corrected logits.
+  -> e_v; (4) the three concatenated -> MLP -> score.  With ``two_sided`` the
+  logit also gets <u, e_v>, u = MLP(mean-pooled history): the paper's simplest
+  ("two-sided") member of the scorer family, kept inside the richer one.  Trained
+  with sampled negatives (accidental hits of the positive masked) and log-Q
+  corrected logits.
 * Adversarial robustness (Sec. 3.3): e_v is perturbed by FGSM,
   Delta = eps * sign(grad_{e_v} L), and KL(p_clean || p_perturbed) over the
-  positive + negatives is added, so scores stay smooth around each e_v, which is
-  what the graph built on e_v relies on.
+  positive + negatives is added (the clean side a detached target), so scores stay
+  smooth around each e_v, which is what the graph built on e_v relies on.
 * Index after training: hnswlib builds an HNSW graph on e_v (l2); its layers are
   read out into numpy (:mod:`recall_core.hnsw_graph`).
 * Search (Algorithms 1-2, "beam retrieval"): from the top layer down,
   SEARCH-LAYER expands *all* neighbours of the candidate set C at once, scores
   them in one batch with the model, keeps the top ef_l in W, and the new entries
-  of W become C; T_l steps per layer; W seeds the next layer; top K of layer 0.
+  of W become C; T_l steps per layer, each layer with its own visited set (as in
+  HNSW's Alg. 2); W seeds the next layer; top K of layer 0.
 """
 from __future__ import annotations
 
