@@ -9,7 +9,7 @@ import torch
 
 from recall_core.dr import (DeepRetrieval, DRConfig, DRModel, PathCandidates, assign_paths, beam_search_paths,
                             dr_state, greedy_paths, item_objective, path_codes, path_gain, path_ids, path_size_stats, penalty,
-                            restore_dr, total_objective, train_dr)
+                            recall_at_50, restore_dr, total_objective, train_dr)
 from recall_core.data import history_matrix
 from recall_core.encoders import GRUEncoder
 from recall_core.protocol import Popularity, evaluate
@@ -201,6 +201,14 @@ def test_training_and_retrieval_on_synthetic(small_dr, synthetic):
         assert set(top.tolist()) == set(step.kept.tolist())  # the beam keeps the B most probable prefixes
     assert trace.n_scored == sum(len(s.scored) for s in trace.steps)
     assert not set(result.items[0].tolist()) & set(synthetic.test.inputs[0].tolist())
+
+
+def test_reranker_keeps_its_best_validation_epoch(small_dr, synthetic):
+    # early stopping: the final reranker is the epoch with the best validation recall@50 over all items
+    log = small_dr.log["rerank"]
+    assert log["best_epoch"] == int(np.argmax(log["valid"]))
+    brute = small_dr.brute_force(synthetic.valid.inputs, 50).items
+    assert recall_at_50(brute, synthetic.valid) == pytest.approx(max(log["valid"]), abs=1e-9)
 
 
 def test_dr_artifact_roundtrip(small_dr, synthetic):
