@@ -11,7 +11,9 @@
   share one table (a history item is looked up by its leaf code).
 * Retrieval (Sec. 3.2, Algorithm 1): layer-wise beam search from the first level
   with >= B nodes; score the children of the beam, keep the top B, descend; at
-  the leaves return the top K.
+  the leaves return the top K.  The user's history is excluded inside the beam
+  (watched subtrees skipped, the beam widened by partially watched nodes), which
+  keeps the search exact under a max-heap scorer: see :meth:`TDM.retrieve`.
 * Tree learning, R rounds, one of (``TDMConfig.tree_learning``):
   - "kmeans": k-means on leaf embeddings (TDM, KDD'18 Sec. 3.4): the learned item
     embeddings re-clustered by balanced hierarchical k-means; inner nodes start as
@@ -61,7 +63,7 @@ class TDMConfig:
     batch_size: int = 256
     lr: float = 2e-2  # high on purpose: at 3e-3 the attention model sits on a popularity-only plateau
     beam: int = 50
-    exclude_history_in_beam: bool = True  # drop watched subtrees and keep B + w nodes (exact; see TDM.retrieve)
+    exclude_history_in_beam: bool = True  # skip watched subtrees, keep down to the B-th clean node (exact; TDM.retrieve)
     tree_learning: str = "kmeans"  # "kmeans" (KDD'18 Sec. 3.4) or "jtm" (NeurIPS'19 Algorithm 2); see TREE_LEARNERS
     jtm_gap: int = 4  # JTM's gap d: levels re-assigned at a time
     jtm_pairs: int = 20000  # training pairs sampled to evaluate L(pi) (bounds the cost)
