@@ -504,8 +504,8 @@ def train_dr(split: Split, cfg: DRConfig = DRConfig(), seed: int = 0, device=tor
     # candidates for the last θ: what the page's live π step re-runs with other alphas
     cands = path_candidates(model, hist, targets_np, split.n_items, cfg.candidates)
     final = DeepRetrieval(model, split, cfg, state["pi"], device, log, cands)
-    log["budget_curve"] = budget_curve(final, split.test, "beam", DR_BEAMS)
-    log["bruteforce_recall@50"] = recall_at_50(final.brute_force(split.test.inputs, 50).items, split.test)
+    log["budget_curve"] = budget_curve(final, split.valid, "beam", DR_BEAMS)
+    log["bruteforce_recall@50"] = recall_at_50(final.brute_force(split.valid.inputs, 50).items, split.valid)  # the curve's ceiling
     return final
 
 

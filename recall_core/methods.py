@@ -57,7 +57,7 @@ PROFILE_ENV = "RECALL_LAB_PROFILE"
 QUICK = {
     "two_tower": dict(epochs=5),
     "tdm": dict(epochs=2, round_epochs=1, tree_rounds=1),
-    "dr": dict(epochs=3, round_epochs=2, em_rounds=1),
+    "dr": dict(epochs=3, round_epochs=2, em_rounds=1, rerank_epochs=4),
     "nann": dict(epochs=4),
     "nann_plain": dict(epochs=4),
 }
