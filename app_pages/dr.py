@@ -114,6 +114,7 @@ with guard():
     curve = dr.log.get("budget_curve")
     if curve:
         st.subheader(t("budget_header"))
+        st.caption(t("budget_on_validation"))
         ceiling = dr.log.get("bruteforce_recall@50", 0)
         st.plotly_chart(budget_curve_figure({"DR": curve}, {"DR": "beam"}, {"DR": ceiling}, lang()), width="stretch",
                         key="dr_budget")

@@ -101,15 +101,16 @@ with guard():
         t("col_round"): round_names,
         t("tdm_col_tree_learning"): ["—" if r == 0 else t(f"tdm_tree_{learner(r)}", d=tdm.cfg.jtm_gap)
                                      for r in range(len(tdm.rounds))],
-        t("col_beam_recall"): [round(r.get("test_recall@50", np.nan), 4) for r in reports],
-        t("col_brute_recall"): [round(r.get("test_bruteforce_recall@50", np.nan), 4) for r in reports],
-        t("col_after_recluster"): [round(r.get("right_after_reclustering", {}).get("test_recall@50", np.nan), 4)
+        t("col_beam_recall"): [round(r.get("valid_recall@50", np.nan), 4) for r in reports],
+        t("col_brute_recall"): [round(r.get("valid_bruteforce_recall@50", np.nan), 4) for r in reports],
+        t("col_after_recluster"): [round(r.get("right_after_reclustering", {}).get("valid_recall@50", np.nan), 4)
                                    for r in reports],
     }), hide_index=True, width="stretch")
 
     curve = tdm.log.get("budget_curve")
     if curve:
         st.subheader(t("budget_header"))
-        ceiling = tdm.rounds[-1].report.get("test_bruteforce_recall@50", 0)
+        st.caption(t("budget_on_validation"))
+        ceiling = tdm.rounds[-1].report.get("valid_bruteforce_recall@50", 0)
         st.plotly_chart(budget_curve_figure({"TDM": curve}, {"TDM": "beam"}, {"TDM": ceiling}, lang()),
                         width="stretch", key="tdm_budget")

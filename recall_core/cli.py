@@ -45,8 +45,8 @@ def expand_methods(name: str, all_methods: list[str]) -> list[str]:
     return name.split(",")
 
 
-def config_for(method: str, epochs: int | None):
-    cfg = default_config(method)
+def config_for(method: str, epochs: int | None, dataset: str | None = None):
+    cfg = default_config(method, dataset)
     if cfg is None:
         return None
     if epochs is not None and hasattr(cfg, "epochs"):

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     rows = []
     for method in methods:
         with training_bar(f"{method} (load or train)", enabled=METHODS[method].trainable) as progress:
-            retriever = load_or_train(split, method, args.seed, args.device, config_for(method, args.epochs),
+            retriever = load_or_train(split, method, args.seed, args.device, config_for(method, args.epochs, split.name),
                                       progress, train_if_missing=not args.no_train)
         row = evaluate(retriever, split)
         row["seed"] = args.seed

@@ -182,6 +182,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "download_html": {"zh": "下载动画（独立 HTML，可离线播放）", "en": "Download the animation (standalone HTML, plays offline)"},
     "brute_force_line": {"zh": "暴力打分（同一模型）", "en": "brute force (same model)"},
     "axis_scored": {"zh": "每个用户打分的节点/物品数", "en": "nodes / items scored per user"},
+    "budget_on_validation": {"zh": "在验证用户上计算（设置在验证集上选定；测试用户只用于最终报告的数字）。",
+                             "en": "Computed on validation users (settings are chosen there; test users only give the "
+                                   "reported figures)."},
     "budget_header": {"zh": "预算曲线：召回率 vs 打分次数", "en": "Budget curve: recall vs model evaluations"},
     "steps_table_header": {"zh": "每一步", "en": "Step by step"},
     "col_step": {"zh": "步骤", "en": "Step"},
@@ -270,20 +273,20 @@ STRINGS: dict[str, dict[str, str]] = {
     "tdm_rounds_header": {"zh": "树学习：每一轮的召回率", "en": "Tree learning: recall per round"},
     "tdm_rounds_help": {
         "zh": "第 0 轮用按类型建的树；之后每一轮把学到的叶子（电影）向量做平衡的层次 k-means 得到新树，沿用向量后继续训练。"
-              "“重聚类后”是刚换树、还没重训时的成绩。",
+              "“重聚类后”是刚换树、还没重训时的成绩。成绩都在验证用户上计算。",
         "en": "Round 0 uses the tree built by genre; each later round clusters the learned leaf (movie) embeddings "
               "by balanced hierarchical k-means into a new tree, carries the embeddings over and trains on. \"Right "
-              "after re-clustering\" is the score on the new tree before retraining.",
+              "after re-clustering\" is the score on the new tree before retraining. All on validation users.",
     },
     "tdm_rounds_help_jtm": {
         "zh": "第 0 轮用按类型建的树；之后每一轮用 JTM（NeurIPS'19 算法 2）：按当前模型对训练样本的打分，每次 d 层，"
               "把每个节点下的电影重新分给它 d 层以下的后代，使各电影祖先节点的对数概率之和 L(π) 最大（每个后代的电影数不变），"
-              "内部节点和电影沿用学到的向量后继续训练。“重聚类后”是刚换树、还没重训时的成绩。",
+              "内部节点和电影沿用学到的向量后继续训练。“重聚类后”是刚换树、还没重训时的成绩。成绩都在验证用户上计算。",
         "en": "Round 0 uses the tree built by genre; each later round uses JTM (NeurIPS'19 Algorithm 2): d levels at a "
               "time, the movies below each node are re-assigned among its descendants d levels down to maximise the "
               "current model's summed log-probability of their ancestors, L(π), on training pairs (each descendant "
               "keeps its number of movies); nodes and movies keep their learned embeddings and training goes on. "
-              "\"Right after re-clustering\" is the score on the new tree before retraining.",
+              "\"Right after re-clustering\" is the score on the new tree before retraining. All on validation users.",
     },
     "col_round": {"zh": "轮次", "en": "Round"},
     "col_beam_recall": {"zh": "束搜索 recall@50", "en": "beam recall@50"},

@@ -77,11 +77,20 @@ def get_spec(method: str) -> MethodSpec:
     return METHODS[method]
 
 
-def default_config(method: str):
-    """The method's config under the current profile (None for untrained baselines)."""
+def default_config(method: str, dataset: str | None = None):
+    """The method's config under the current profile (None for untrained baselines).
+
+    On a constructed world (``recall_core.worlds``) the world's own configs apply (``worlds.world_config``),
+    so the app, the CLIs and the bench's sweep train and find the same models.
+    """
     spec = get_spec(method)
     if not spec.trainable:
         return None
+    if dataset is not None:
+        from .worlds import is_world, world_config
+
+        if is_world(dataset):
+            return world_config(method)
     cfg = spec.config_cls()
     return dataclasses.replace(cfg, **QUICK.get(method, {})) if profile() == "quick" else cfg
 
@@ -101,7 +110,7 @@ def artifact_status(split: Split, method: str, seed: int = 0, root: Path | None 
     if meta is None:
         return "missing"
     serving = serving_fields(method)
-    cfg = artifacts.normalise_config(asdict(config or default_config(method)), serving)
+    cfg = artifacts.normalise_config(asdict(config or default_config(method, split.name)), serving)
     ok = (meta.get("format") == artifacts.FORMAT_VERSION and meta.get("data_fingerprint") == split.fingerprint()
           and artifacts.normalise_config(meta.get("config") or {}, serving) == cfg)
     return "ready" if ok else "stale"
@@ -114,7 +123,7 @@ def load_or_train(split: Split, method: str, seed: int = 0, device: str | torch.
     if not spec.trainable:
         return spec.build(split)
     device = resolve_device(device) if isinstance(device, str) else device
-    cfg = config or default_config(method)
+    cfg = config or default_config(method, split.name)
     cfg_dict = asdict(cfg)
     path = artifacts.artifact_path(split.name, method, seed, root)
     say = log or (lambda msg: print(msg, file=sys.stderr))

@@ -16,7 +16,7 @@ def main(argv=None) -> int:
     methods = [m for m in expand_methods(args.method, LEARNED) if m in LEARNED]
     split = load_data(args)
     for method in methods:
-        cfg = config_for(method, args.epochs)
+        cfg = config_for(method, args.epochs, split.name)
         fresh = args.if_missing and artifact_status(split, method, args.seed, config=cfg) == "ready"
         with training_bar(f"{method}") as progress:
             retriever = load_or_train(split, method, args.seed, args.device, cfg, progress, retrain=not fresh)

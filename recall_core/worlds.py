@@ -51,6 +51,11 @@ def is_constructed(name: str) -> bool:
     return name.startswith(WORLD) or name.startswith(CATALOGUE)
 
 
+def is_world(name: str) -> bool:
+    """True for the multi-interest world (not the synthetic catalogue, which trains like MovieLens)."""
+    return name.startswith(WORLD)
+
+
 def parse_name(name: str) -> tuple[str, float | None, int]:
     """``(kind, knob, seed)`` with kind ``"world"`` or ``"catalogue"``; DataError if malformed."""
     match = _NAME.match(name.strip())
@@ -349,6 +354,20 @@ def make_catalogue(n_items: int = 6000, n_users: int = 2500, ratings_per_user: f
 # --------------------------------------------------------------------------- the sweep
 
 
+def world_config(method: str, two_tower_dim: int = WORLD_TWO_TOWER_DIM):
+    """What a method trains with in the sweep: the two-tower at the world's dimension (its full profile: it
+    trains in seconds); TDM, DR and NANN with the quick profile (fewer epochs and rounds), because the sweep
+    trains them on every knob and seed.  Search settings are then chosen on the world's validation users."""
+    import dataclasses
+
+    from .methods import QUICK, default_config
+
+    if method == "two_tower":
+        return world_two_tower_config(two_tower_dim)
+    config = default_config(method)  # the profile's config, no dataset: not this function again
+    return None if config is None else dataclasses.replace(config, **QUICK.get(method, {}))
+
+
 def world_two_tower_config(dim: int = WORLD_TWO_TOWER_DIM):
     """The two-tower of the world: the current profile's config with the world's small dimension."""
     from .methods import default_config
@@ -364,17 +383,19 @@ def world_sweep(knobs=(0.0, 0.5, 1.0), seeds=(0,), methods=("popular", "item_cf"
                 log=None, on_row=None) -> list[dict]:
     """Train (or load) and evaluate ``methods`` on the world at each knob and seed.
 
-    Each method goes through ``methods.load_or_train`` (artifacts under ``root``) with the
-    current profile's config, except the two-tower, whose dimension is the world's
-    (``two_tower_dim``, 16 by default, stated in every row).  ``evaluate`` reports the test
-    users; settings are never chosen on them.  Besides the project's methods, ``"oracle"``
+    Each method goes through ``methods.load_or_train`` (artifacts under ``root``) with
+    ``world_config`` (the two-tower at the world's dimension ``two_tower_dim``, 16 by default,
+    stated in every row; the others with the quick profile); its search setting is chosen on
+    the world's validation users (``tuning.choose_search``) and ``evaluate`` reports the test
+    users once.  Besides the project's methods, ``"oracle"``
     (the true probabilities) and ``"inner_product"`` (the best rank-``two_tower_dim`` dot
     product fitted to the truth) may be asked for.  The seed is both the world's and the
     training seed.  One row per (knob, seed, method): ``evaluate``'s report plus
     ``knob, seed, interests, topics, two_tower_dim``; ``on_row(row)`` is called as each is ready.
     """
-    from .methods import default_config, load_or_train
+    from .methods import load_or_train
     from .protocol import evaluate
+    from .tuning import choose_search
 
     rows = []
     for seed in seeds:
@@ -386,9 +407,10 @@ def world_sweep(knobs=(0.0, 0.5, 1.0), seeds=(0,), methods=("popular", "item_cf"
                 elif method == "inner_product":
                     retriever = best_inner_product(world, two_tower_dim, seed=seed)
                 else:
-                    config = world_two_tower_config(two_tower_dim) if method == "two_tower" else default_config(method)
-                    retriever = load_or_train(world.split, method, seed, device, config, root=root, log=log)
-                row = evaluate(retriever, world.split)
+                    retriever = load_or_train(world.split, method, seed, device, world_config(method, two_tower_dim),
+                                              root=root, log=log)
+                choice = choose_search(method, retriever, world.split.valid)  # the world's validation users
+                row = evaluate(retriever, world.split, search=choice.setting if choice else None)
                 row.update(knob=float(knob), seed=seed, interests=world.truth.n_interests,
                            topics=world.truth.n_topics, two_tower_dim=two_tower_dim)
                 log_ = getattr(retriever, "log", None) or {}
