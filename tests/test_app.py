@@ -77,6 +77,30 @@ def test_home_page(trained, lang, title, clear_caches):
     assert {"popular", "item_cf", "two_tower"} <= set(methods)
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_home_tells_the_evidence_from_a_report(tmp_path, monkeypatch, lang, clear_caches):
+    """With a benchmark report, Home states the MovieLens verdicts and draws the constructed world's curve."""
+    import json
+
+    report = {"dataset": "ml-100k", "n_test_users": 150, "seeds": [0, 1, 2],
+              "summary": [{"method": "two_tower", "recall@50": 0.404}, {"method": "item_cf", "recall@50": 0.363},
+                          {"method": "dr", "recall@50": 0.41, "bruteforce_recall@50": 0.41, "index_over_ceiling": 1.0}],
+              "paired": {"dr": {"index": {"mean": 0.006, "low": -0.01, "high": 0.02, "verdict": "within noise"},
+                                "ceiling": {"mean": 0.006, "low": -0.01, "high": 0.02, "verdict": "within noise"}}},
+              "world_sweep": [{"method": m, "knob": k, "seed": 0, "recall@50": r}
+                              for m, rs in (("two_tower", (0.88, 0.18)), ("item_cf", (0.88, 0.78)))
+                              for k, r in zip((0.0, 1.0), rs)]}
+    (tmp_path / "bench" / "latest").mkdir(parents=True)
+    (tmp_path / "bench" / "latest" / "report.json").write_text(json.dumps(report))
+    monkeypatch.setenv("RECALL_LAB_DATA", str(tmp_path))
+    at = fresh_app(lang).run()
+    assert_clean(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "0.404" in text and ("within noise" in text if lang == "en" else "在噪声之内" in text)
+    assert "(change -0.700)" in text or "（变化 -0.700）" in text
+    assert len(at.get("plotly_chart")) == 1
+
+
 @pytest.mark.slow
 def test_language_switch_changes_text(trained, clear_caches):
     trained("two_tower")

@@ -69,6 +69,8 @@ def test_page_loads_in_both_languages(browser, server, slug, zh, en):
     page, received, seconds = open_page(browser, server, slug)
     assert no_exception(page)
     assert zh in page.locator("h1").first.inner_text()
+    if slug == "home":  # the evidence: the committed report's constructed-world curve
+        assert page.locator("[data-testid='stPlotlyChart']").count() >= 1
     screenshot(page, f"{slug}-zh")
     FIGURES[slug] = {"first_render_seconds": round(seconds, 2), "websocket_bytes": received["bytes"]}
     page.get_by_text("English", exact=True).click()
