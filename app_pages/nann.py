@@ -105,6 +105,7 @@ with guard():
     curve = nann.log.get("budget_curve")
     if curve:
         st.subheader(t("budget_header"))
+        st.caption(t("budget_on_validation"))
         name = "NANN" if variant == "nann" else "NANN (plain)"
         st.plotly_chart(budget_curve_figure({name: curve}, {name: "ef0"}, {name: nann.log.get("bruteforce_recall@50", 0)},
                                             lang()), width="stretch", key="nann_budget")

@@ -425,10 +425,10 @@ def train_nann(split: Split, cfg: NANNConfig = NANNConfig(), seed: int = 0, devi
     log = fit(model, loss_of_batch, len(samples), epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, rng=rng,
               validate=validate, progress=progress, label="NANN" + (" (adversarial)" if cfg.adversarial else ""))
     final = NANN(model, split, cfg, device, log.as_dict(), "adversarial" if cfg.adversarial else "plain")
-    final.log["budget_curve"] = [dict(row, steps0=CURVE_STEPS) for row in budget_curve(
-        final, split.test, "ef0", NANN_EF0, steps0=CURVE_STEPS)]
-    brute = final.brute_force(split.test.inputs, 50, users=split.test.users).items
-    final.log["bruteforce_recall@50"] = ranking_metrics(brute, split.test.truths, (50,))["recall@50"]
+    final.log["budget_curve"] = [dict(row, steps0=CURVE_STEPS) for row in budget_curve(  # validation users
+        final, split.valid, "ef0", NANN_EF0, steps0=CURVE_STEPS)]
+    brute = final.brute_force(split.valid.inputs, 50, users=split.valid.users).items
+    final.log["bruteforce_recall@50"] = ranking_metrics(brute, split.valid.truths, (50,))["recall@50"]
     return final
 
 

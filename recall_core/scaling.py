@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .hnsw_graph import export_graph
-from .nann import beam_search_layer, layer_schedule
+from .nann import layer_schedule, search_layers
 
 K_RETURN = 50
 
@@ -243,11 +243,9 @@ class FixedGraph:
         for q, u in enumerate(queries):
             score = lambda ids: fixed_score(cat, u[None], by_internal[ids])[0]
             entry = np.array([g.entry_point])
-            entry_s, visited, spent = score(entry), {int(g.entry_point)}, 1
-            for i, level in enumerate(range(g.max_level, -1, -1)):
-                entry, entry_s, used = beam_search_layer(g, level, entry, entry_s, score, max(efs[i], K_RETURN)
-                                                         if level == 0 else efs[i], ts[i], visited, None)
-                spent += used
+            layer_efs = efs[:-1] + [max(efs[-1], K_RETURN)]  # layer 0 keeps at least the K returned
+            entry, _, used = search_layers(g, entry, score(entry), score, layer_efs, ts)
+            spent = 1 + used
             top = entry[:K_RETURN]
             results[q, :len(top)] = self.labels[top]
             scored[q] = spent
