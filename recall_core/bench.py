@@ -371,6 +371,7 @@ def main(argv=None) -> int:
     p.add_argument("--world-knobs", default="0,0.5,1",
                    help="knob values of the constructed world's sweep ('' to skip it)")
     p.add_argument("--world-methods", default="item_cf,two_tower,tdm,dr,nann")
+    p.add_argument("--world-seeds", help="seeds of the world sweep (default: --seeds)")
     args = p.parse_args(argv)
     apply_data_dir(args)
     device = str(resolve_device(args.device))
@@ -385,7 +386,8 @@ def main(argv=None) -> int:
     test_rows = {m: v for m, v in per_user(rows).items() if len(v)}
     segments = segment_table(test_rows, segment_users(split, split.test)) if "two_tower" in test_rows else []
     knobs = [float(k) for k in args.world_knobs.split(",") if k]
-    world = _world(knobs, seeds, args.world_methods.split(","), device, say) if knobs else []
+    world_seeds = [int(s) for s in args.world_seeds.split(",")] if args.world_seeds else seeds
+    world = _world(knobs, world_seeds, args.world_methods.split(","), device, say) if knobs else []
     sizes = [int(s) for s in args.scaling_sizes.split(",") if s]
     growth = cost_growth(sizes, progress=say) if sizes else []
     from .methods import profile
