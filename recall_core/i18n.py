@@ -524,16 +524,19 @@ STRINGS: dict[str, dict[str, str]] = {
     "verdict_within_noise": {"zh": "在噪声之内（区间含 0）", "en": "within noise (the interval contains 0)"},
     "cmp_reading_header": {"zh": "怎么读这些结果", "en": "How to read these results"},
     "cmp_reading": {
-        "zh": "- **质量**：在 ml-100k 这么小的目录上，四种方法的 recall@50 相差不大（相差 0.02 以内基本是噪声）。双塔仍然很强：内积模型数据少时最好训练。"
-              "TDM、DR、NANN 的模型都让用户历史与候选物品交叉，但在几万条样本上，这种表达力带来的好处有限。\n"
+        "zh": "- **质量**：“更好”由上面的配对表决定：每个测试用户上与双塔的差，再做 bootstrap 95% 区间；区间含 0 就是噪声之内。"
+              "在 ml-100k 这么小、口味比较集中的数据上，双塔很强：内积模型数据少时最好训练。按用户分组看（上面的“谁更适合谁”），"
+              "兴趣分散的用户才是交叉模型该赢的地方；首页的构造数据把这一点推到极端，并如实给出哪些方法在那里守住了召回、哪些没有。\n"
               "- **代价**：暴力打分要把每个物品都算一遍。TDM 每层只算 2B 个节点，总数约 2·B·树深；DR 先算格子里的 K + (D−1)·B·K 个节点再精排路径上的物品；"
               "NANN 每一跳只算邻居。目录只有 1,447 部电影时，这些索引省下的并不多；目录到十万、百万时，它们的打分次数大致按 log n 增长，而暴力按 n 增长——这才是它们存在的理由。\n"
               "- **什么时候选哪个**：模型能写成内积、要最简单的系统 → 双塔 + ANN；想用带注意力的复杂模型、能接受索引与模型一起训练 → TDM（树）或 DR（路径，一个物品可属于多个簇）；"
               "已经有一个训练好的复杂模型、不想改训练流程 → NANN（训练后建图，用模型本身搜索）。",
-        "en": "- **Quality**: on a catalogue as small as ml-100k the four methods' recall@50 are close (differences "
-              "under 0.02 are noise). Two towers remain strong: an inner-product model is the easiest to train on "
-              "little data. TDM, DR and NANN all let the history interact with the candidate, but with tens of "
-              "thousands of samples that extra expressiveness buys little.\n"
+        "en": "- **Quality**: \"better\" is decided by the paired table above: each test user's difference to the "
+              "two-tower, with a bootstrap 95% interval; an interval that contains 0 is within noise. On a small "
+              "catalogue with focused tastes like ml-100k the two-tower is strong: an inner-product model is the "
+              "easiest to train on little data. By segment (\"who wins for whom\" above), users with spread-out "
+              "interests are where models that cross history and candidate should win; the Home page's constructed "
+              "world pushes that to the extreme and says which methods keep their recall there and which do not.\n"
               "- **Cost**: brute force scores every item. TDM scores 2B nodes per level, about 2·B·depth in all; DR "
               "scores K + (D−1)·B·K lattice nodes, then reranks the movies on the paths; NANN scores only neighbours "
               "at each hop. With 1,447 movies these indexes save little; at 10^5–10^6 items their evaluations grow "
