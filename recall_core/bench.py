@@ -68,6 +68,18 @@ def quality(split, seeds: list[int], device: str, methods: list[str], log=print)
     return rows, curves
 
 
+def combine_reports(paths: list[Path], split) -> tuple[list[dict], dict]:
+    """Quality rows and budget curves of earlier runs on the same data (checked), as one run's."""
+    rows, curves = [], {}
+    for path in paths:
+        report = json.loads(path.read_text())
+        if report.get("dataset") != split.name or report.get("n_test_users") != len(split.test):
+            raise ValueError(f"{path} is a report on other data ({report.get('dataset')}); cannot combine it")
+        rows += report["rows"]
+        curves.update(report.get("budget_curves", {}))
+    return rows, curves
+
+
 def _world(knobs, seeds, methods, device, say) -> list[dict]:
     from .worlds import world_sweep
 
@@ -372,6 +384,8 @@ def main(argv=None) -> int:
                    help="knob values of the constructed world's sweep ('' to skip it)")
     p.add_argument("--world-methods", default="item_cf,two_tower,tdm,dr,nann")
     p.add_argument("--world-seeds", help="seeds of the world sweep (default: --seeds)")
+    p.add_argument("--from-reports", help="comma-separated report.json files of earlier runs (e.g. methods run in "
+                                          "parallel processes): their quality rows are combined instead of re-run")
     args = p.parse_args(argv)
     apply_data_dir(args)
     device = str(resolve_device(args.device))
@@ -381,7 +395,11 @@ def main(argv=None) -> int:
     split = load_data(args)
     seeds = [int(s) for s in args.seeds.split(",")]
     say = lambda msg: print(msg, file=sys.stderr, flush=True)
-    rows, curves = quality(split, seeds, device, args.methods.split(","), log=say)
+    if args.from_reports:
+        rows, curves = combine_reports([Path(p) for p in args.from_reports.split(",")], split)
+        seeds = sorted({r["seed"] for r in rows})
+    else:
+        rows, curves = quality(split, seeds, device, args.methods.split(","), log=say)
     paired = paired_to_baseline(rows)
     test_rows = {m: v for m, v in per_user(rows).items() if len(v)}
     segments = segment_table(test_rows, segment_users(split, split.test)) if "two_tower" in test_rows else []

@@ -140,3 +140,17 @@ def test_paired_frame_shows_intervals_verdicts_and_chosen_settings():
     row = frame.iloc[0]
     assert row["index − two-tower"] == "-0.012 [-0.030, +0.004]" and row["verdict (ceiling)"].startswith("better")
     assert row["setting (validation)"] == "beam=10, beam=5"
+
+
+def test_combine_reports_checks_the_data_and_joins_rows(tmp_path, synthetic):
+    from recall_core.bench import combine_reports
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    base = {"dataset": synthetic.name, "n_test_users": len(synthetic.test)}
+    a.write_text(json.dumps({**base, "rows": [{"method": "x", "seed": 0}], "budget_curves": {"x": {"knob": "beam"}}}))
+    b.write_text(json.dumps({**base, "rows": [{"method": "y", "seed": 0}], "budget_curves": {}}))
+    rows, curves = combine_reports([a, b], synthetic)
+    assert [r["method"] for r in rows] == ["x", "y"] and list(curves) == ["x"]
+    b.write_text(json.dumps({"dataset": "ml-1m", "n_test_users": 1, "rows": []}))
+    with pytest.raises(ValueError):
+        combine_reports([a, b], synthetic)
