@@ -223,7 +223,7 @@ def markdown(report: dict) -> str:
     lines = [f"# Recall Lab benchmark — {report['dataset']}", "",
              f"Command: `{report['command']}`  ",
              f"Machine: {report['machine']}; device `{report['device']}`; wall time {report['wall_seconds'] / 60:.1f} min; "
-             f"profile `{report['profile']}`; {_provenance(report['rows'])}.", "",
+             f"profile `{report['profile']}`; {_provenance(report['rows'], bool(report.get('combined_from')))}.", "",
              f"Protocol: {report.get('n_valid_users', '?')} validation users (recall@50 standard error "
              f"{report.get('valid_standard_error', float('nan')):.4f}) choose every search setting; the "
              f"{report['n_test_users']} test users are used once, for the figures below.", ""]
@@ -332,10 +332,11 @@ def _world_lines(report: dict) -> list[str]:
     return lines + ["", *[f"- {line}" for line in world_findings(rows)], "", "![world](world_sweep.png)", ""]
 
 
-def _provenance(rows: list[dict]) -> str:
+def _provenance(rows: list[dict], combined: bool = False) -> str:
     learned = [r for r in rows if r.get("train_seconds")]
     fresh = sum(bool(r.get("trained_in_this_run")) for r in learned)
-    return (f"{fresh} of {len(learned)} models trained in this run, the others loaded from earlier runs "
+    where = "in the combined runs (quality rows from --from-reports)" if combined else "in this run"
+    return (f"{fresh} of {len(learned)} models trained {where}, the others loaded from earlier runs "
             f"(the train s column is the time each took when it was trained)")
 
 
@@ -420,6 +421,7 @@ def main(argv=None) -> int:
         "rows": rows, "summary": summarise(rows), "budget_curves": curves, "cost_growth": growth,
         "paired": paired, "segments": segments, "world_sweep": world,
         "world_description": _world_description() if world else "",
+        "combined_from": args.from_reports.split(",") if args.from_reports else [],
     }
     report["wall_seconds"] = time.perf_counter() - start
     write_text = lambda name, text: atomic_write_bytes(out / name, lambda fh: fh.write(text.encode()))
