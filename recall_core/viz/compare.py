@@ -47,7 +47,7 @@ def segment_figure(rows: list[dict], feature: str, level: str, method_label=lamb
             for r in mine]
     colours = [METHOD_COLOURS.get(r["method"], "#888888") if r["method"] != baseline else "#ff7f0e" for r in mine]
     fig = go.Figure(go.Bar(
-        x=names, y=[r["recall@50"] for r in mine], marker_color=colours, text=text, textposition="outside",
+        x=names, y=[r["recall@50"] for r in mine], marker_color=colours, text=text, textposition="inside", insidetextanchor="middle",
         error_y=dict(type="data", symmetric=False, array=[r["high"] - r["recall@50"] for r in mine],
                      arrayminus=[r["recall@50"] - r["low"] for r in mine]),
         hovertemplate="%{x}: recall@50 %{y:.3f}<extra></extra>"))
