@@ -88,7 +88,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "zh": "召回（retrieval）要在几毫秒内从海量物品里挑出几百个候选。双塔模型把用户和物品各自编码成向量，"
               "只在最后做一次内积——正因为如此才能预先算好物品向量、建近邻索引；也正因为如此，用户和物品之间"
               "没有任何“交叉”：模型看不到“这个用户的历史里哪几部电影和这个候选最相关”。\n\n"
-              "这里的三种方法各自打破了这个限制：**TDM** 用一棵树做索引、任意深度模型逐层打分；**Deep Retrieval** "
+              "这里的三种方法各自为打破这个限制而设计（它们在哪里真的做到了、哪里没有，见下面的证据）：**TDM** 用一棵树做索引、任意深度模型逐层打分；**Deep Retrieval** "
               "把索引本身变成可学习的离散路径；**NANN（二向箔）** 训练完任意神经网络后，再在 HNSW 图上用模型本身"
               "搜索。每一页都可以一步一步看它们怎样搜索，旁边是同一协议下的双塔基线。",
         "en": "Retrieval must pick a few hundred candidates out of a huge catalogue in milliseconds. A two-tower "
@@ -96,7 +96,7 @@ STRINGS: dict[str, dict[str, str]] = {
               "is what makes it servable (item vectors are precomputed and indexed for nearest-neighbour search) "
               "and also its limit: there is no interaction between user and item, so the model cannot ask which "
               "movies in this user's history matter for this candidate.\n\n"
-              "The three methods here each break that limit: **TDM** indexes items in a tree and lets any deep "
+              "The three methods here are each built to break that limit (where they do and where they do not, see the evidence below): **TDM** indexes items in a tree and lets any deep "
               "model score it level by level; **Deep Retrieval** makes the index itself a learned set of discrete "
               "paths; **NANN (二向箔)** trains any neural scorer first and then searches an HNSW graph with the "
               "model itself. Every page lets you step through a search, next to the two-tower baseline under the "
