@@ -22,6 +22,7 @@ from .protocol import ItemCF, Popularity, Retriever
 from .training import Progress, resolve_device
 from .dr import DRConfig, dr_state, restore_dr, train_dr
 from .nann import NANNConfig, NANNPlainConfig, nann_state, restore_nann, train_nann
+from .sid import SIDConfig, restore_sid, sid_state, train_sid
 from .tdm import TDMConfig, restore_tdm, tdm_state, train_tdm
 from .two_tower import TwoTowerConfig, restore_two_tower, train_two_tower, two_tower_state
 
@@ -48,6 +49,7 @@ METHODS: dict[str, MethodSpec] = {
     "dr": MethodSpec("dr", DRConfig, train_dr, dr_state, restore_dr),
     "nann": MethodSpec("nann", NANNConfig, train_nann, nann_state, restore_nann),
     "nann_plain": MethodSpec("nann_plain", NANNPlainConfig, train_nann, nann_state, restore_nann),
+    "sid": MethodSpec("sid", SIDConfig, train_sid, sid_state, restore_sid),
 }
 LEARNED = [name for name, spec in METHODS.items() if spec.trainable]
 
@@ -60,6 +62,7 @@ QUICK = {
     "dr": dict(epochs=3, round_epochs=2, em_rounds=1, rerank_epochs=4),
     "nann": dict(epochs=4),
     "nann_plain": dict(epochs=4),
+    "sid": dict(epochs=2, rq_steps=1000),
 }
 
 

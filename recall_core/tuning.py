@@ -1,12 +1,12 @@
 """Search settings chosen on validation users, never on test users.
 
 Each index has a knob that trades evaluations for recall (two-tower hnswlib ``ef``, TDM's
-beam, DR's beam, NANN's steps T at layer 0).  For one trained model we sweep the knob on
-the validation users (that sweep is also the budget curve the app shows), and take the
-cheapest setting whose validation recall@50 is within ``tolerance`` of the best the model
-can do there: its own brute-force ceiling on validation.  ``tolerance`` defaults to 0.005,
-half the validation set's standard error (about 0.01 with ~370 users), so the choice
-costs at most noise.  The test users are then used once, with that setting.
+beam, DR's beam, NANN's steps T at layer 0, the semantic-ID generator's beam B).  For one
+trained model we sweep the knob on the validation users (that sweep is also the budget curve
+the app shows), and take the cheapest setting whose validation recall@50 is within
+``tolerance`` of the best the model can do there: its own brute-force ceiling on validation.
+``tolerance`` defaults to 0.005, half the validation set's standard error (about 0.01 with
+~370 users), so the choice costs at most noise.  The test users are then used once, with that setting.
 """
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ def search_grid(method: str, retriever: Retriever) -> tuple[str, list[dict]] | N
         from .dr import DR_BEAMS
 
         return "beam", [{"beam": b} for b in DR_BEAMS]
+    if method == "sid":
+        from .sid import SID_BEAMS
+
+        return "beam", [{"beam": b} for b in SID_BEAMS]
     if method.startswith("nann"):
         return "steps0", [{"steps0": t} for t in NANN_STEPS0]
     return None
