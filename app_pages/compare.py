@@ -5,13 +5,14 @@ import streamlit as st
 from recall_core.i18n import translate
 
 from recall_core.artifacts import ArtifactError
-from recall_core.compare import (FOUR, find_report, jaccard_matrix, live_segment_rows, paired_frame, segment_members,
-                                 shown_path, summary_frame)
+from recall_core.compare import (FOUR, find_report, find_scale_report, jaccard_matrix, live_segment_rows, paired_frame,
+                                 scale_cost_frame, scale_findings, segment_members, shown_path, summary_frame)
 from recall_core.segments import FEATURES, LEVELS
 from recall_core.methods import METHODS
 from recall_core.protocol import count_hits, evaluate
-from recall_core.viz.compare import growth_figure, overlap_heatmap, segment_figure
+from recall_core.viz.compare import overlap_heatmap, segment_figure
 from recall_core.viz.curves import budget_curve_figure
+from recall_core.viz.scale import cost_to_reach_figure, frontier_figure
 from recall_core.viz.tables import ranking_frame
 from ui.state import dataset, device, get_retriever, guard, lang, require_data, t
 from ui.widgets import localized_choice, user_picker
@@ -82,9 +83,39 @@ with guard():
                                             {m: c["knob"] for m, c in curves.items()},
                                             {m: c["ceiling"] for m, c in curves.items()}, lang()),
                         width="stretch", key="cmp_budget")
-    if found and found[1].get("cost_growth"):
-        st.subheader(t("cmp_growth_header"))
-        st.plotly_chart(growth_figure(found[1]["cost_growth"]), width="stretch", key="cmp_growth")
+    st.subheader(t("cmp_growth_header"))
+    scale = find_scale_report()
+    if scale:
+        scale_path, scale_report = scale
+        cfg = scale_report["config"]
+        sizes = sorted({w["n"] for w in scale_report["worlds"]})
+        st.caption(t("cmp_scale_caption", path=shown_path(scale_path), cmd=scale_report.get("command", ""),
+                     sizes=" / ".join(f"{n:,}" for n in sizes), seeds=list(cfg["seeds"]), queries=cfg["n_queries"]))
+        overlap = {w["lam"]: w["ip_overlap"] for w in scale_report["worlds"] if w["n"] == sizes[-1]}
+        c1, c2, c3 = st.columns(3)
+        lam_value = c1.radio(t("cmp_scale_lam"), sorted(overlap), horizontal=True, key="cmp_scale_lam",
+                             format_func=lambda v: t("cmp_scale_lam_value", lam=v, kind=t("cmp_scale_linear") if v == 0
+                                                     else t("cmp_scale_nonlinear", share=overlap[v])))
+        threshold = c2.radio(t("cmp_scale_threshold"), list(cfg["thresholds"]), index=min(1, len(cfg["thresholds"]) - 1),
+                             horizontal=True, key="cmp_scale_threshold", format_func=lambda v: f"{v:.2f}")
+        measure = c3.radio(t("cmp_scale_measure"), ["evaluations", "ms"], horizontal=True, key="cmp_scale_measure",
+                           format_func=lambda v: t(f"cmp_scale_{v}"))
+        for r in scale_findings(scale_report, lam_value, threshold):
+            if not r["reached"]:
+                st.markdown("- " + t("cmp_scale_finding_miss", n=r["n"], method=r["method"], t=threshold, best=r["best_recall"]))
+            else:
+                key = "cmp_scale_finding" if (r.get("speedup") or 0) >= 1 else "cmp_scale_finding_slow"
+                st.markdown("- " + t(key, n=r["n"], method=r["method"], t=threshold, share=r["share_of_catalogue"],
+                                     speed=r.get("speedup") or 0))
+        st.dataframe(scale_cost_frame(scale_report, lam_value, threshold, t("cmp_scale_not_reached")),
+                     hide_index=True, width="stretch")
+        st.caption(t("cmp_scale_table_caption"))
+        st.plotly_chart(cost_to_reach_figure(scale_report, threshold, measure), width="stretch", key="cmp_scale_cost")
+        st.markdown(t("cmp_scale_frontier", n=sizes[-1]))
+        st.plotly_chart(frontier_figure(scale_report, sizes[-1], lam_value, measure), width="stretch",
+                        key="cmp_scale_frontier")
+    else:
+        st.info(t("cmp_scale_missing"))
 
     st.subheader(t("cmp_segments_header"))
     st.caption(t("cmp_segments_intro"))

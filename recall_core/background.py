@@ -78,6 +78,14 @@ class BackgroundTrainer:
     def busy(self, dataset: str | None = None) -> bool:
         return any(j.state in ("queued", "running") for j in self.status(dataset))
 
+    def cancel_queued(self, dataset: str | None = None) -> int:
+        """Drop the jobs not started yet (the running one finishes); returns how many were dropped."""
+        with self._lock:
+            before = len(self.jobs)
+            self.jobs = [j for j in self.jobs if not (j.state == "queued" and dataset in (None, j.dataset))]
+            self._wake.notify_all()
+            return before - len(self.jobs)
+
     def wait(self, timeout: float = 60.0) -> bool:
         """Block until no job is queued or running (tests, scripts); False on timeout."""
         deadline = time.time() + timeout

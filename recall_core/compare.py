@@ -97,3 +97,51 @@ def segment_members(split, feature: str, level: str) -> list[tuple[int, float]]:
     values = segments.features[feature][rows]
     order = np.argsort(np.abs(values - np.median(values)), kind="stable") if len(values) else []
     return [(int(split.raw_users[split.test.users[rows[i]]]), float(values[i])) for i in order]
+
+
+def scale_report_locations() -> list[Path]:
+    return [data_root() / "bench" / "scale" / "report.json", PROJECT_ROOT / "bench" / "scale" / "report.json"]
+
+
+def find_scale_report() -> tuple[Path, dict] | None:
+    """The scale study's report (``python -m recall_core.scale``): a user's own run first, then the shipped one."""
+    for path in scale_report_locations():
+        try:
+            report = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(report, dict) and report.get("thresholds") and report.get("worlds"):
+            return path, report
+    return None
+
+
+def scale_cost_frame(report: dict, lam: float, threshold: float, not_reached: str) -> pd.DataFrame:
+    """Indexes x catalogue sizes: evaluations per query (share of the catalogue), ms and speed-up over brute
+    force at the cheapest setting reaching ``threshold`` of the exact top-50; else the best recall reached."""
+    sizes = sorted({w["n"] for w in report["worlds"] if w["lam"] == lam})
+    rows = [r for r in report["thresholds"] if r["lam"] == lam and r["threshold"] == threshold]
+    table = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        line = {"index": method}
+        for n in sizes:
+            r = next((x for x in rows if x["method"] == method and x["n"] == n), None)
+            if r is None:
+                line[f"{n:,}"] = "—"
+            elif r["reached"]:
+                speed = f" · ×{r['speedup']:.1f}" if r.get("speedup") else ""
+                line[f"{n:,}"] = f"{r['evaluations']:,.0f} ({r['share_of_catalogue']:.1%}) · {r['ms']:.1f} ms{speed}"
+            else:
+                line[f"{n:,}"] = not_reached.format(best=r["best_recall"])
+        table.append(line)
+    return pd.DataFrame(table)
+
+
+def scale_findings(report: dict, lam: float, threshold: float) -> list[dict]:
+    """At the largest size: each index's share of the catalogue and speed-up to reach ``threshold``, cheapest
+    first (the page words them; nothing is written by hand)."""
+    rows = [r for r in report["thresholds"] if r["lam"] == lam and r["threshold"] == threshold]
+    if not rows:
+        return []
+    largest = max(r["n"] for r in rows)
+    mine = [r for r in rows if r["n"] == largest and r["method"] != "brute_force"]
+    return sorted(mine, key=lambda r: (not r["reached"], r.get("evaluations") or 0, -r["best_recall"]))

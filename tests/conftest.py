@@ -17,6 +17,8 @@ def pytest_configure(config):
     os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")
     # The quick profile: every method's full code path with fewer epochs, so the suite fits in CI.
     os.environ.setdefault("RECALL_LAB_PROFILE", "quick")
+    # Pages and servers under test do not start background training unless a test asks for it.
+    os.environ.setdefault("RECALL_LAB_AUTOTRAIN", "0")
 
 
 @pytest.fixture(scope="session")

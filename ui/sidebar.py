@@ -7,13 +7,14 @@ from pathlib import Path
 import streamlit as st
 import torch
 
+from recall_core.background import teaching_order
 from recall_core.i18n import LANGUAGES
 from recall_core.methods import LEARNED, artifact_status, profile
 from recall_core.movielens import RELEASES, DataError, ensure_dataset, is_ready
 from recall_core.paths import data_root
 from recall_core.worlds import CONSTRUCTED, interests_at, is_constructed, parse_name
 
-from .state import dataset, get_split, t, train
+from .state import autotrain, dataset, get_split, t, trainer
 
 MAX_UPLOAD_BYTES = 300 * (1 << 20)
 
@@ -101,17 +102,36 @@ def _fetch(name: str, **kwargs) -> None:
 
 
 def _models_panel() -> None:
+    """Each learned model's status; missing ones train in the background in teaching order (one panel,
+    the same on every page, refreshing itself while a model trains)."""
     split = get_split(dataset())
     st.markdown(f"**{t('models_header')}**" + (f" · {t('profile_quick')}" if profile() == "quick" else ""))
-    missing = []
-    for method in LEARNED:
+    missing = [m for m in LEARNED if artifact_status(split, m) != "ready"]
+    queued = {j.method for j in trainer().status(dataset()) if j.state != "failed"}
+    if missing and autotrain() and not set(missing) <= queued:
+        trainer().request(dataset(), missing)
+    elif missing and not set(missing) <= queued and st.button(t("train_missing"), key="train-missing", type="primary"):
+        trainer().request(dataset(), missing)
+    _status_panel(split)
+
+
+@st.fragment(run_every=2.0)
+def _status_panel(split) -> None:
+    jobs = {j.method: j for j in trainer().status(dataset())}
+    line = [m for m, j in jobs.items() if j.state in ("running", "queued")]  # the queue, in training order
+    seen = st.session_state.setdefault("_bg_done", set())
+    for method in teaching_order(LEARNED):
+        job = jobs.get(method)
         status = artifact_status(split, method)
-        st.caption(t(f"model_{status}", method=method))
-        if status != "ready":
-            missing.append(method)
-    if missing and st.button(t("train_missing"), key="train-missing", type="primary"):
-        for method in missing:
-            train(dataset(), method)
-        st.rerun()
-
-
+        if job is not None and job.state in ("running", "queued"):
+            text = t(f"bg_{job.state}", method=method, seconds=job.seconds, message=job.message,
+                     ahead=line.index(method))
+            st.progress(job.fraction if job.state == "running" else 0.0, text=text)
+        elif job is not None and job.state == "failed":
+            st.caption(t("bg_failed", method=method, error=job.error))
+        else:
+            st.caption(t(f"model_{status}", method=method))
+    finished = {(dataset(), m) for m, j in jobs.items() if j.state == "done"}
+    if finished - seen:  # a model arrived: rerun the whole page so it can use it
+        seen.update(finished)
+        st.rerun(scope="app")

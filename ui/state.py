@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from contextlib import contextmanager
 
 import streamlit as st
 
 from recall_core.artifacts import ArtifactError
+from recall_core.background import BackgroundTrainer
 from recall_core.data import Split, load_split
 from recall_core.i18n import DEFAULT_LANGUAGE, translate
 from recall_core.methods import load_or_train
@@ -50,19 +52,6 @@ def get_retriever(name: str, method: str, seed: int = 0, device_name: str = "aut
     return load_or_train(get_split(name), method, seed, device_name, train_if_missing=False)
 
 
-def train(name: str, method: str, seed: int = 0) -> Retriever:
-    """Train with a progress bar; the artifact lock makes concurrent sessions train once."""
-    bar = st.progress(0.0, text=t("training", method=method))
-
-    def progress(fraction: float, message: str) -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), text=f"{t('training', method=method)} {message}")
-
-    retriever = load_or_train(get_split(name), method, seed, device(), progress=progress, retrain=False)
-    bar.empty()
-    get_retriever.clear()
-    return retriever
-
-
 def require_data() -> Split:
     try:
         return get_split(dataset())
@@ -71,18 +60,61 @@ def require_data() -> Split:
         st.stop()
 
 
+AUTOTRAIN_ENV = "RECALL_LAB_AUTOTRAIN"
+
+
+def autotrain() -> bool:
+    """Missing models start training in the background on the first visit (off with RECALL_LAB_AUTOTRAIN=0)."""
+    return os.environ.get(AUTOTRAIN_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@st.cache_resource(show_spinner=False)
+def trainer() -> BackgroundTrainer:
+    """One background trainer per server: every session sees the same queue and progress."""
+
+    def train_one(name: str, method: str, progress) -> None:
+        load_or_train(get_split(name), method, 0, "auto", progress=progress)
+
+    return BackgroundTrainer(train_one)
+
+
 def require_model(method: str, seed: int = 0) -> Retriever:
-    """The cached model, or a button that trains it here with progress."""
+    """The cached model; otherwise the page says the model is not ready, shows the background training's
+    progress (queuing the model if nobody has), refreshes itself when the model arrives, and stops."""
     require_data()
     try:
         return get_retriever(dataset(), method, seed, device())
     except ArtifactError:
-        st.warning(t("model_needed", method=method))
-        if st.button(t("train_one", method=method), key=f"train-{method}", type="primary"):
-            with st.spinner(t("training", method=method)):
-                train(dataset(), method, seed)
+        pass
+    jobs = {j.method: j for j in trainer().status(dataset())}
+    if method not in jobs or jobs[method].state == "failed":
+        if jobs.get(method) is not None:
+            st.error(t("bg_failed", method=method, error=jobs[method].error))
+        if autotrain() and method not in jobs:
+            trainer().request(dataset(), [method])
+        elif st.button(t("train_one", method=method), key=f"train-{method}", type="primary"):
+            trainer().request(dataset(), [method])
             st.rerun()
-        st.stop()
+    _wait_for(method)
+    st.stop()
+
+
+def _wait_for(method: str) -> None:
+    st.info(t("model_not_ready", method=method))
+
+    @st.fragment(run_every=2.0)
+    def progress() -> None:
+        job = next((j for j in trainer().status(dataset()) if j.method == method), None)
+        if job is None:
+            return
+        if job.state == "done":
+            st.rerun(scope="app")
+        ahead = [j.method for j in trainer().status(dataset()) if j.state in ("running", "queued")]
+        where = ahead.index(method) if method in ahead else 0
+        text = t(f"bg_{job.state}", method=method, seconds=job.seconds, ahead=where, message=job.message)
+        st.progress(job.fraction if job.state == "running" else 0.0, text=text)
+
+    progress()
 
 
 @contextmanager
