@@ -44,12 +44,17 @@ def main(argv: list[str] | None = None) -> int:
     cfg = StudyConfig(sizes=sizes, lams=parse_list(args.lams, float), seeds=parse_list(args.seeds), methods=methods,
                       n_queries=args.queries, n_train=args.train_queries, device=args.device)
     start = time.perf_counter()
-    result = run_study(cfg, progress=lambda msg: print(f"[{time.perf_counter() - start:7.1f} s] {msg}", flush=True))
-    report = result.to_json()
-    report["command"] = "python -m recall_core.scale " + " ".join(shlex.quote(a) for a in argv)
-    report["total_seconds"] = time.perf_counter() - start
-    write_report(report, Path(args.out))
-    print(f"wrote {args.out}/report.md ({report['total_seconds']:.0f} s)")
+    command = "python -m recall_core.scale " + " ".join(shlex.quote(a) for a in argv)
+
+    def save(result, finished: bool = False) -> None:
+        report = {**result.to_json(), "command": command, "total_seconds": time.perf_counter() - start,
+                  "finished": finished}
+        write_report(report, Path(args.out))
+
+    result = run_study(cfg, progress=lambda msg: print(f"[{time.perf_counter() - start:7.1f} s] {msg}", flush=True),
+                       checkpoint=save)
+    save(result, finished=True)
+    print(f"wrote {args.out}/report.md ({time.perf_counter() - start:.0f} s)")
     return 0
 
 

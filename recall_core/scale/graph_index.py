@@ -9,6 +9,9 @@ for a separately learned one that shares only part of the scorer's geometry.
 """
 from __future__ import annotations
 
+import hashlib
+import time
+
 import hnswlib
 import numpy as np
 
@@ -23,22 +26,37 @@ SWEEP = ((50, 1), (50, 2), (50, 3), (50, 4), (64, 6), (100, 8), (200, 8), (200, 
          (1600, 64))  # ef below k = 50 would equal ef = 50: layer 0 keeps at least the k returned
 
 
-def build_graph(vectors: np.ndarray, M: int = 16, ef_construction: int = 64, seed: int = 0,
-                threads: int = 2) -> HnswGraph:
-    """hnswlib's HNSW graph (Malkov & Yashunin) on ``vectors`` (l2), read back into numpy."""
+_CACHE: dict = {}  # the graph depends on the item vectors and the seed only: shared by every lam
+
+
+def build_graph(vectors: np.ndarray, M: int = 16, ef_construction: int = 40, seed: int = 0,
+                threads: int = 2) -> tuple[HnswGraph, float]:
+    """hnswlib's HNSW graph (Malkov & Yashunin; M = 16, efConstruction = 40 as in NANN's experiments) on
+    ``vectors`` (l2), read back into numpy, with its build time in seconds. The last two graphs built are
+    kept: a study asks for the same catalogue once per scorer."""
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    key = (vectors.shape, hashlib.sha1(vectors[:: max(1, len(vectors) // 4096)].tobytes()).hexdigest(), M,
+           ef_construction, seed)
+    if key in _CACHE:
+        return _CACHE[key]
+    start = time.perf_counter()
     index = hnswlib.Index(space="l2", dim=vectors.shape[1])
     index.init_index(max_elements=len(vectors), M=M, ef_construction=ef_construction, random_seed=seed)
     index.set_num_threads(threads)
     index.add_items(vectors, np.arange(len(vectors)))
-    return export_graph(index)
+    built = export_graph(index), time.perf_counter() - start
+    while len(_CACHE) >= 2:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = built
+    return built
 
 
 class GraphIndex:
     knob = "(ef, T)"
 
-    def __init__(self, world: World, graph: HnswGraph, name: str):
+    def __init__(self, world: World, graph: HnswGraph, name: str, build_seconds: float = 0.0):
         self.world, self.graph, self.name = world, graph, name
+        self.build_seconds = build_seconds  # the graph's own build (it may come from the cache)
         self.by_internal = world.items[graph.labels]  # the scorer's vectors in the graph's order
 
     def settings(self) -> list[tuple[int, int]]:
@@ -61,7 +79,8 @@ class GraphIndex:
 
 def build_nann(world: World, seed: int = 0) -> GraphIndex:
     """The graph on the scorer's own item vectors."""
-    return GraphIndex(world, build_graph(world.items, seed=seed), "nann")
+    graph, seconds = build_graph(world.items, seed=seed)
+    return GraphIndex(world, graph, "nann", seconds)
 
 
 def build_nann_projected(world: World, seed: int = 0) -> GraphIndex:
@@ -69,4 +88,5 @@ def build_nann_projected(world: World, seed: int = 0) -> GraphIndex:
     rng = np.random.default_rng([seed, 31])
     d = world.items.shape[1]
     projection = rng.normal(size=(d, max(2, d // 2))).astype(np.float32)
-    return GraphIndex(world, build_graph(world.items @ projection, seed=seed), "nann_rp")
+    graph, seconds = build_graph(world.items @ projection, seed=seed)
+    return GraphIndex(world, graph, "nann_rp", seconds)

@@ -29,7 +29,9 @@ def markdown(report: dict) -> str:
              f"Command: `{report.get('command', '')}`  ", f"Machine: {report.get('machine', '')}  ",
              f"Seeds {list(cfg['seeds'])} (each index built and trained once per seed); {cfg['n_queries']} test "
              f"queries; {cfg['n_train']} training queries labelled with the scorer's exact top-{cfg['k']}; "
-             f"device for training: {cfg['device']}.", "",
+             f"device for training: {cfg['device']}; total {report.get('total_seconds', 0) / 60:.1f} min"
+             + ("." if report.get("finished", True) else " so far — **the run did not finish: sizes below are what it "
+                "completed**."), "",
              "Timing: every index, and brute force, searches **one query at a time on one thread** in this one "
              f"process (brute force on the first {cfg['brute_timing_queries']} queries); ms are wall-clock per query. "
              "An *evaluation* is one scorer call on an item or one node-model call on a tree node / lattice code.",

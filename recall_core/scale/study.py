@@ -50,6 +50,7 @@ class StudyConfig:
     k: int = K_TOP
     device: str = "cpu"
     thresholds: tuple[float, ...] = THRESHOLDS
+    stop_recall: float = 0.998  # a sweep stops at the first setting this good (all thresholds are behind it)
 
 
 def build(method: str, world, train, seed: int, device: str = "cpu"):
@@ -138,7 +139,9 @@ def _jsonable(value):
     return value
 
 
-def run_study(cfg: StudyConfig, progress=print) -> StudyResult:
+def run_study(cfg: StudyConfig, progress=print, checkpoint=None) -> StudyResult:
+    """The whole study; ``checkpoint(result)`` is called after each (size, lam), so a long run leaves its
+    finished part behind."""
     result = StudyResult(asdict(cfg))
     for n in cfg.sizes:
         for lam in cfg.lams:
@@ -159,15 +162,22 @@ def run_study(cfg: StudyConfig, progress=print) -> StudyResult:
                         index = build(method, world, train, seed, cfg.device)
                         built = time.perf_counter() - t0
                     key = {"n": n, "lam": lam, "seed": seed, "method": method}
+                    built = getattr(index, "build_seconds", None) or built  # a graph shared across lam: its own build
                     result.builds.append({**key, "seconds": built, "peak_mb": memory.megabytes,
                                           "index_mb": index.nbytes() / 2 ** 20})
                     if getattr(index, "log", None):
                         result.logs.append({**key, "log": _jsonable(index.log)})
                     qs = queries[: cfg.brute_timing_queries] if method == "brute_force" else queries
+                    best = 0.0
                     for setting in index.settings():
-                        result.sweeps.append({**key, "knob": index.knob, **measure(index, qs, exact, cfg.k, setting)})
-                    best = max(r["recall"] for r in result.sweeps if all(r[k] == v for k, v in key.items()))
+                        row = measure(index, qs, exact, cfg.k, setting)
+                        result.sweeps.append({**key, "knob": index.knob, **row})
+                        best = max(best, row["recall"])
+                        if row["recall"] >= cfg.stop_recall or row["evaluations"] > n:
+                            break  # every threshold reached, or dearer than brute force: larger settings say nothing
                     progress(f"n={n:,} lam={lam} seed={seed} {method}: built in {built:.1f} s, best recall {best:.3f}")
+            if checkpoint is not None:
+                checkpoint(result)
     return result
 
 
