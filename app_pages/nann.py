@@ -6,7 +6,7 @@ import streamlit as st
 from recall_core.artifacts import artifact_path
 from recall_core.i18n import translate
 from recall_core.nann import graph_misses
-from recall_core.projection import cached_umap
+from recall_core.methods import prepare_maps
 from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.nann import graph_layer_map, search_animation
 from recall_core.viz.tables import ranking_frame
@@ -16,7 +16,8 @@ from ui.widgets import hits_summary, localized_choice, user_picker
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def projection(name: str, method: str, _nann, key: str) -> np.ndarray:
-    return cached_umap(artifact_path(name, method, 0).with_suffix(".umap.npz"), _nann.item_vecs, metric="euclidean")
+    """The map stored with the model at training time (made here only for a model trained before maps were)."""
+    return prepare_maps(_nann, method, artifact_path(name, method, 0))
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)

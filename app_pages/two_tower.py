@@ -3,7 +3,8 @@ import numpy as np
 import streamlit as st
 
 from recall_core.artifacts import artifact_path
-from recall_core.projection import cached_umap, place_among
+from recall_core.methods import prepare_maps
+from recall_core.projection import place_among
 from recall_core.viz.tables import ranking_frame
 from recall_core.viz.two_tower import embedding_map
 from ui.state import dataset, guard, lang, require_data, require_model, t
@@ -12,8 +13,8 @@ from ui.widgets import hits_summary, user_picker
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def projection(name: str, _retriever, key: str) -> np.ndarray:
-    path = artifact_path(name, "two_tower", 0).with_suffix(".umap.npz")
-    return cached_umap(path, _retriever.item_vecs)
+    """The map stored with the model at training time (made here only for a model trained before maps were)."""
+    return prepare_maps(_retriever, "two_tower", artifact_path(name, "two_tower", 0))
 
 
 with guard():

@@ -152,4 +152,25 @@ def load_or_train(split: Split, method: str, seed: int = 0, device: str | torch.
         artifacts.save(path, method=method, data_fingerprint=split.fingerprint(), config=cfg_dict, seed=seed,
                        state=state, arrays=arrays, log=train_log)
         say(f"[recall-lab] trained {method} in {train_log['wall_seconds']:.0f} s, saved to {path}")
+        prepare_maps(retriever, method, path)
         return retriever
+
+
+# The 2-D maps pages draw (UMAP of the item vectors): computed once, right after training, and stored beside
+# the artifact, so that no visitor waits for UMAP. method -> (attribute holding the vectors, metric)
+MAPS = {"two_tower": ("item_vecs", "cosine"), "nann": ("item_vecs", "euclidean"),
+        "nann_plain": ("item_vecs", "euclidean")}
+
+
+def map_path(path: Path) -> Path:
+    return path.with_suffix(".umap.npz")
+
+
+def prepare_maps(retriever: Retriever, method: str, path: Path):
+    """The method's stored map (computed now if it is missing or was made from other vectors)."""
+    if method not in MAPS:
+        return None
+    from .projection import cached_umap
+
+    attribute, metric = MAPS[method]
+    return cached_umap(map_path(path), getattr(retriever, attribute), metric=metric)

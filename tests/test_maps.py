@@ -1,0 +1,55 @@
+"""2-D maps are made once, right after training, and stored beside the artifact: no page visit computes UMAP."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recall_core import artifacts, projection
+from recall_core.methods import load_or_train, map_path, prepare_maps
+from recall_core.two_tower import TwoTowerConfig
+
+TINY = TwoTowerConfig(dim=16, hidden=32, epochs=1, batch_size=256)
+
+
+def no_umap(*args, **kwargs):
+    raise AssertionError("UMAP was computed again")
+
+
+def test_training_stores_the_map_and_later_calls_only_read_it(tmp_path, synthetic, monkeypatch):
+    model = load_or_train(synthetic, "two_tower", config=TINY, root=tmp_path, device="cpu")
+    path = artifacts.artifact_path(synthetic.name, "two_tower", 0, tmp_path)
+    assert map_path(path).exists()
+    monkeypatch.setattr(projection, "umap_2d", no_umap)
+    coords = prepare_maps(model, "two_tower", path)
+    assert coords.shape == (synthetic.n_items, 2) and np.isfinite(coords).all()
+    again = load_or_train(synthetic, "two_tower", config=TINY, root=tmp_path, device="cpu")  # loaded, not retrained
+    np.testing.assert_array_equal(prepare_maps(again, "two_tower", path), coords)
+
+
+def test_a_map_of_other_vectors_is_recomputed(tmp_path, synthetic):
+    model = load_or_train(synthetic, "two_tower", config=TINY, root=tmp_path, device="cpu")
+    path = artifacts.artifact_path(synthetic.name, "two_tower", 0, tmp_path)
+    first = prepare_maps(model, "two_tower", path)
+    model.item_vecs = model.item_vecs[::-1].copy()  # as if retrained: the stored key no longer matches
+    assert not np.array_equal(prepare_maps(model, "two_tower", path), first)
+
+
+def test_methods_without_a_map_store_none(tmp_path, synthetic):
+    assert prepare_maps(object(), "dr", tmp_path / "dr.pt") is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page, method", [("app_pages/two_tower.py", "two_tower"), ("app_pages/nann.py", "nann")])
+def test_pages_draw_their_map_without_computing_umap(trained, page, method, monkeypatch):
+    import streamlit as st
+
+    from test_app import assert_clean, fresh_app
+
+    trained(method)
+    st.cache_resource.clear()
+    monkeypatch.setattr(projection, "umap_2d", no_umap)
+    at = fresh_app("en").run()
+    at.switch_page(page).run()
+    assert_clean(at)
+    assert at.get("plotly_chart")
+    st.cache_resource.clear()
