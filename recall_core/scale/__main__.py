@@ -29,7 +29,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-queries", type=int, default=2000, help="training queries (labelled by the scorer)")
     p.add_argument("--device", default="cpu", help="where the learned indexes train (cpu / cuda)")
     p.add_argument("--out", default="bench/scale")
+    p.add_argument("--render", action="store_true", help="only rewrite report.md / PNG / HTML from --out's report.json")
     args = p.parse_args(argv)
+    if args.render:
+        import json
+
+        try:
+            report = json.loads((Path(args.out) / "report.json").read_text())
+        except (OSError, ValueError) as exc:
+            p.error(f"cannot read {args.out}/report.json: {exc}")
+        write_report(report, Path(args.out))
+        print(f"rewrote {args.out}/report.md")
+        return 0
     sizes = parse_list(args.sizes) or tuple(10 ** e for e in range(3, 7) if 10 ** e <= args.max_items)
     methods = parse_list(args.methods, str)
     unknown = [m for m in methods if m not in REGISTRY]
