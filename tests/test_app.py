@@ -225,6 +225,17 @@ def test_compare_page(trained, ml100k, lang, clear_caches):
     assert all(f'"{m}"' in chart.proto.spec for m in ("two_tower", "tdm", "dr", "nann"))
     links = at.get("page_link")
     assert len(links) == 4 and all("user=" in link.proto.query_string for link in links)
+    # how cost grows: the scale study's report (committed in bench/scale), per scorer and threshold
+    scale = ROOT / "bench" / "scale" / "report.json"
+    if scale.exists():
+        import json
+
+        for lam in sorted({w["lam"] for w in json.loads(scale.read_text())["worlds"]}):
+            at.radio(key="cmp_scale_lam").set_value(lam).run()
+            at.radio(key="cmp_scale_threshold").set_value(0.99).run()
+            at.radio(key="cmp_scale_measure").set_value("ms").run()
+            assert_clean(at)
+        assert any("kmedoids_tree" in str(df.value) for df in at.dataframe)
     user = int(at.selectbox(key="cmp_segment_user").value)
     at.switch_page("app_pages/tdm.py")
     at.query_params["user"] = str(user)
