@@ -35,6 +35,7 @@ def markdown(report: dict) -> str:
              "Timing: every index, and brute force, searches **one query at a time on one thread** in this one "
              f"process (brute force on the first {cfg['brute_timing_queries']} queries); ms are wall-clock per query. "
              "An *evaluation* is one scorer call on an item or one node-model call on a tree node / lattice code.",
+             *([f"", f"**Note.** {report['note']}"] if report.get("note") else []),
              "", "## The worlds", "", "| items | λ | scorer's top-50 shared with the inner product | labelling s |",
              "|---:|---:|---:|---:|"]
     for w in report["worlds"]:
