@@ -64,4 +64,6 @@ def frontier_figure(report: dict, n: int, lam: float, measure: str = "evaluation
         fig.add_hline(y=t, line_dash="dot", line_color="#bbbbbb")
     fig.update_xaxes(type="log", title=f"{measure} per query")
     fig.update_yaxes(title="recall vs the scorer's exact top-50", range=[0, 1.02])
-    return base_layout(fig, height=420)
+    fig = base_layout(fig, height=420)
+    fig.update_layout(legend=dict(x=0.01, y=0.98, xanchor="left", yanchor="top", bgcolor="rgba(255,255,255,0.8)"))
+    return fig
