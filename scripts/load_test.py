@@ -1,149 +1,291 @@
-"""A bounded classroom load test: N browser sessions at once against one `streamlit run app.py`.
+"""A class at once (issue 13 §3): N browser sessions follow a student's path against one `streamlit run app.py`,
+measured on the server.
 
-    python scripts/load_test.py --sessions 20
+    python scripts/load_test.py --sessions 30 [--browsers 3] [--think 2] [--no-warmup]
 
-Each session opens one of the method pages in Debian's Chromium (Playwright), waits for the
-first render, then runs a search for another user and waits again.  Prints (and writes as JSON)
-errors, p50 / p95 render times, the server's peak memory, and how many times each model was
-loaded or trained by the server (each at most once: models are shared by every session).
-Needs trained models in the data root (python -m recall_core.train --method all).
+Each session (a Playwright browser context; ``--browsers`` Chromium processes share them) follows a path over
+three pages, the i-th session starting at the i-th page of ``--pages``:
+  page A  open it, pick a test user, move a slider (one arrow key), press the animation's Play (if it has one)
+  page B  go there from the sidebar, switch the language, move a slider, press Play
+  page C  go there from the sidebar, pick another test user
+with a pause of ``--think`` seconds (uniform 0.5x..1.5x) between actions; students arrive ``--stagger`` s apart.
+Before the class the teacher opens every page once (``--no-warmup`` to skip; those runs are not counted).
+
+Measured on the server: every script run's duration from its run log (RECALL_LAB_RUN_LOG, ui/runlog.py),
+p50 / p95 / p99; errors (exception boxes, error messages, failed steps, page failures in the server log, runs
+that ended in an exception); the server's RSS and CPU sampled every 0.5 s with psutil; how many times each
+model was loaded (at most once) or trained (never).  The browsers are kept off the server's CPU: with two or
+more CPUs the server is pinned to CPU 0 (``--server-cpus``) and this script, Playwright and every Chromium to
+the others.  The browser-side time from an action to an idle page is reported too, but it includes the
+browsers' own work on their CPUs.  Targets: 0 errors, p95 <= 2 s per interaction, RSS <= 1.5 GB.
+Needs trained models in the data root (python -m recall_core.train --method all, or --train).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import os
+import math
+import random
 import re
 import sys
-import threading
+import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import serverbench as sb  # noqa: E402
 
-from browser import APP_STATE, CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
-from recall_core.paths import data_root  # noqa: E402
+from browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server  # noqa: E402
+
+P95_TARGET_S, RSS_TARGET_MB = 2.0, 1536
+PICK_USER = re.compile("Pick a test user|选择一个测试用户")
+LANGUAGE_LABEL = {"zh": "English", "en": "中文"}  # the radio option that switches away from the current language
+PLAY = re.compile("Play|播放")
+ERROR_TEXT = re.compile("went wrong|出错")
 
 
-async def idle(page, timeout_s: float = 180.0, quiet_s: float = 1.0, expect_run: bool = True) -> None:
-    """Async twin of tests/browser.py's wait_until_idle."""
-    deadline = time.time() + timeout_s
-    if expect_run:
-        start = time.time()
-        while time.time() - start < 3 and ((await page.evaluate(APP_STATE)) or [None])[0] != "running":
-            await asyncio.sleep(0.1)
+async def wait_idle(page, runs_before: int | None = None, timeout_s: float = 300, quiet_s: float = 1.0) -> float:
+    """perf_counter time at which the page became idle (start of a ``quiet_s`` idle period); with
+    ``runs_before``, first give the rerun an action caused up to 3 s to start."""
+    deadline = time.perf_counter() + timeout_s
+    if runs_before is not None:
+        start = time.perf_counter()
+        while time.perf_counter() - start < 3 and (await page.evaluate(sb.PAGE_STATE_JS))["runs"] <= runs_before:
+            await asyncio.sleep(0.05)
     since = None
-    while time.time() < deadline:
-        state = await page.evaluate(APP_STATE)
-        busy = not state or state[0] != "notRunning" or state[1] != "CONNECTED" or \
-            await page.locator("[data-testid='stSpinner']").count() > 0
-        if busy:
+    while time.perf_counter() < deadline:
+        if sb.is_idle(await page.evaluate(sb.PAGE_STATE_JS)):
+            if since is None:
+                since = time.perf_counter()
+            elif time.perf_counter() - since >= quiet_s:
+                return since
+        else:
             since = None
-        elif since is None:
-            since = time.time()
-        elif time.time() - since >= quiet_s:
+        await asyncio.sleep(0.1)
+    raise TimeoutError("the page did not become idle")
+
+
+class Student:
+    def __init__(self, number: int, page, base: str, path: list[dict], think: float, rng: random.Random):
+        self.number, self.page, self.base, self.path, self.think, self.rng = number, page, base, path, think, rng
+        self.steps: list[dict] = []
+        self.errors: list[str] = []
+        self.lang = "zh"
+
+    async def pause(self) -> None:
+        await asyncio.sleep(self.think * self.rng.uniform(0.5, 1.5))
+
+    async def step(self, name: str, where: str, action, expect_run: bool = True) -> None:
+        """Do ``action``, wait for the page to be idle again, and record the browser-side time."""
+        record = {"step": name, "page": where, "t": time.time()}
+        try:
+            runs = (await self.page.evaluate(sb.PAGE_STATE_JS))["runs"]
+            start = time.perf_counter()
+            await action()
+            idle_at = await wait_idle(self.page, runs if expect_run else None)
+            record["browser_s"] = round(idle_at - start, 3)
+            record["runs_seen"] = (await self.page.evaluate(sb.PAGE_STATE_JS))["runs"] - runs
+            await self.check(name)
+        except Exception as exc:  # noqa: BLE001 — every failure is a finding of the load test
+            record["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            self.errors.append(f"{name} on {where}: {record['error']}")
+        self.steps.append(record)
+
+    async def check(self, name: str) -> None:
+        if await self.page.locator("[data-testid='stException']").count():
+            self.errors.append(f"{name}: exception box on the page")
+        if await self.page.locator("[data-testid='stAlert']").filter(has_text=ERROR_TEXT).count():
+            self.errors.append(f"{name}: error message on the page")
+
+    # the actions --------------------------------------------------------------------------------------
+    async def open(self, page: dict) -> None:
+        await self.step("open", page["slug"], lambda: self.page.goto(sb.page_url(self.base, page)), expect_run=False)
+
+    async def navigate(self, page: dict) -> None:
+        link = self.page.locator(f"[data-testid='stSidebarNav'] a[href$='/{page['slug']}']").first
+        if page["default"]:
+            link = self.page.locator("[data-testid='stSidebarNav'] a").first
+        await self.step("navigate", page["slug"], link.click)
+
+    async def pick_user(self, where: str) -> None:
+        boxes = self.page.locator("[data-testid='stMain'] [data-testid='stSelectbox']")
+        if not await boxes.count():
             return
-        await asyncio.sleep(0.2)
-    raise TimeoutError("page did not settle")
+        users = boxes.filter(has_text=PICK_USER)
+        box = users.first if await users.count() else boxes.first
+
+        async def choose():
+            await box.locator("[role='combobox']").click()
+            await self.page.locator("[role='option']").nth(1 + self.rng.randrange(8)).click()
+
+        await self.step("pick_user", where, choose)
+
+    async def move_slider(self, where: str) -> None:
+        sliders = self.page.locator("[data-testid='stMain'] [data-testid='stSlider'] input[type='range']")
+        if not await sliders.count():
+            return
+        slider = sliders.nth(self.rng.randrange(min(2, await sliders.count())))
+
+        async def move():
+            await slider.focus()
+            await self.page.keyboard.press(self.rng.choice(["ArrowRight", "ArrowLeft"]))
+
+        await self.step("slider", where, move)
+
+    async def play(self, where: str) -> None:
+        buttons = self.page.locator("g.updatemenu-button").filter(has_text=PLAY)
+        if not await buttons.count():
+            return
+
+        async def press():
+            await buttons.first.click()
+
+        await self.step("play", where, press, expect_run=False)  # Plotly animates in the browser
+        await asyncio.sleep(3)  # the student watches a few frames
+
+    async def switch_language(self, where: str) -> None:
+        label = LANGUAGE_LABEL[self.lang]
+        await self.step("language", where,
+                        lambda: self.page.locator("[data-testid='stSidebar']").get_by_text(label, exact=True).click())
+        self.lang = "en" if self.lang == "zh" else "zh"
+
+    async def follow_path(self) -> None:
+        a, b, c = self.path
+        await self.open(a)
+        for action in (lambda: self.pick_user(a["slug"]), lambda: self.move_slider(a["slug"]),
+                       lambda: self.play(a["slug"]), lambda: self.navigate(b),
+                       lambda: self.switch_language(b["slug"]), lambda: self.move_slider(b["slug"]),
+                       lambda: self.play(b["slug"]), lambda: self.navigate(c), lambda: self.pick_user(c["slug"])):
+            await self.pause()
+            await action()
 
 
-async def session(browser, url: str, slug: str, number: int) -> dict:
-    await asyncio.sleep(0.25 * number)  # students arrive within a few seconds of each other
+async def student(browser, number: int, base: str, path: list[dict], args) -> dict:
+    await asyncio.sleep(args.stagger * number)  # students arrive a few seconds apart
     context = await browser.new_context(viewport={"width": 1300, "height": 1000})
+    await context.add_init_script(sb.RUN_COUNTER_JS)
     page = await context.new_page()
-    page.set_default_timeout(180_000)  # 20 Chromium pages share this machine's 2 cores with the server
-    result = {"session": number, "page": slug, "errors": []}
+    page.set_default_timeout(300_000)
+    me = Student(number, page, base, path, args.think, random.Random(args.seed * 1000 + number))
     try:
-        start = time.perf_counter()
-        await page.goto(f"{url}/{slug}")
-        await idle(page)
-        result["first_render_s"] = time.perf_counter() - start
-        start = time.perf_counter()
-        box = page.locator("[data-testid='stMain'] [data-testid='stSelectbox']").first
-        await box.locator("[role='combobox']").click()
-        await page.locator("[role='option']").nth(1 + number % 8).click()  # the list shows ~10 at a time
-        await idle(page)
-        result["search_render_s"] = time.perf_counter() - start
-        if await page.locator("[data-testid='stException']").count():
-            result["errors"].append("exception box on the page")
-        if await page.locator("[data-testid='stAlert']").filter(has_text=re.compile("went wrong|出错")).count():
-            result["errors"].append("error message on the page")
-    except Exception as exc:  # noqa: BLE001 — every failure is a finding of the load test
-        result["errors"].append(f"{type(exc).__name__}: {exc}")
+        await me.follow_path()
+    except Exception as exc:  # noqa: BLE001
+        me.errors.append(f"{type(exc).__name__}: {exc}")
     finally:
         await context.close()
-    return result
+    return {"session": number, "path": [p["slug"] for p in path], "steps": me.steps, "errors": me.errors}
 
 
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+async def teacher(browser, base: str, pages: list[dict]) -> None:
+    """Before the class: every page opened once (caches of the default views warm, models loaded)."""
+    context = await browser.new_context(viewport={"width": 1300, "height": 1000})
+    await context.add_init_script(sb.RUN_COUNTER_JS)
+    page = await context.new_page()
+    page.set_default_timeout(300_000)
+    for p in pages:
+        await page.goto(sb.page_url(base, p))
+        await wait_idle(page)
+    await context.close()
 
 
-async def run(url: str, sessions: int, pages: list[str]) -> list[dict]:
+async def classroom(base: str, pages: list[dict], args) -> tuple[list[dict], float]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        results = await asyncio.gather(*[session(browser, url, pages[i % len(pages)], i) for i in range(sessions)])
-        await browser.close()
-    return list(results)
-
-
-def percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
+        browsers = [await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                    for _ in range(max(1, min(args.browsers, args.sessions)))]
+        if args.warmup:
+            await teacher(browsers[0], base, pages)
+        class_start = time.time()
+        n = len(pages)
+        results = await asyncio.gather(*[
+            student(browsers[i % len(browsers)], i, base, [pages[(i + j) % n] for j in range(3)], args)
+            for i in range(args.sessions)])
+        for b in browsers:
+            await b.close()
+    return list(results), class_start
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sessions", type=int, default=20)
-    ap.add_argument("--pages", default="two_tower,tdm,dr,nann")
+    ap.add_argument("--sessions", type=int, default=30)
+    ap.add_argument("--browsers", type=int, default=0, help="Chromium processes (default: one per 10 sessions)")
+    ap.add_argument("--pages", default="tdm,dr,nann,two_tower,compare", help="pages the paths cycle through")
+    ap.add_argument("--think", type=float, default=2.0, help="mean pause between a student's actions, seconds")
+    ap.add_argument("--stagger", type=float, default=0.5, help="seconds between two students' arrivals")
+    ap.add_argument("--no-warmup", dest="warmup", action="store_false", help="no teacher visit before the class")
+    ap.add_argument("--server-cpus", default=None, help="CPUs for the server, e.g. 0 or 0-1; 'none': no pinning")
+    ap.add_argument("--threads", type=int, default=1, help="OMP/MKL threads of the server")
+    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", default=None, help="data root with trained models (default: $RECALL_LAB_DATA)")
-    ap.add_argument("--out", default=str(ROOT / "test-output" / "load-test.json"))
+    ap.add_argument("--dataset", default="ml-100k")
+    ap.add_argument("--train", action="store_true", help="train missing models first")
+    ap.add_argument("--out", default=str(sb.ROOT / "test-output" / "load-test.json"))
     args = ap.parse_args(argv)
+    args.browsers = args.browsers or math.ceil(args.sessions / 10)
+
+    from recall_core.paths import data_root
+
     root = Path(args.data_dir).resolve() if args.data_dir else data_root()
-    peak = {"mb": 0.0}
-    with streamlit_server(root) as (url, proc):
-        stop = threading.Event()
-
-        def sample() -> None:
-            while not stop.is_set():
-                peak["mb"] = max(peak["mb"], rss_mb(proc.pid))
-                time.sleep(0.2)
-
-        sampler = threading.Thread(target=sample, daemon=True)
+    machine = f"{sb.machine_note()}; {sb.code_version()}"
+    registered = {p["slug"]: p for p in sb.registered_pages()}
+    pages = [registered[s] for s in args.pages.split(",")]
+    prep = sb.prepare_models(root, args.dataset, args.train, [p["slug"] for p in pages])
+    server_cpus, client_cpus, pin_note = sb.cpu_plan(args.server_cpus)
+    sb.pin_clients(client_cpus)
+    run_log = Path(tempfile.mkdtemp(prefix="load-test-")) / "runs.jsonl"
+    with streamlit_server(root, sb.server_env(run_log, args.threads), cpus=server_cpus) as (url, proc):
+        log_file = root / f"streamlit-{url.rsplit(':', 1)[1]}.log"
+        sampler = sb.Sampler(proc.pid, 0.5)
         sampler.start()
         start = time.perf_counter()
-        results = asyncio.run(run(url, args.sessions, args.pages.split(",")))
+        results, class_start = asyncio.run(classroom(url, pages, args))
         wall = time.perf_counter() - start
-        stop.set()
-        sampler.join()
-        log_path = root / f"streamlit-{url.rsplit(':', 1)[1]}.log"
-    log = log_path.read_text() if log_path.exists() else ""
-    loads = {m: len(re.findall(rf"\[recall-lab\] loaded {m} ", log)) for m in
-             ("two_tower", "tdm", "dr", "nann", "nann_plain")}
-    trains = len(re.findall(r"\[recall-lab\] trained ", log))
-    first = [r["first_render_s"] for r in results if "first_render_s" in r]
-    search = [r["search_render_s"] for r in results if "search_render_s" in r]
+        resources = sampler.stop()
+        class_samples = [s for s in sampler.samples if s["t"] >= class_start]
+    log_text = log_file.read_text() if log_file.exists() else ""
+    findings = sb.server_log_findings(log_text)
+    runs = sb.read_runs(run_log)
+    class_runs = [r for r in runs if r["t"] >= class_start]
+    server = sb.run_stats(class_runs)
+    by_page = {slug: sb.run_stats([r for r in class_runs if r["page"] == slug])
+               for slug in sorted({r["page"] for r in class_runs})}
+    browser_times = [s["browser_s"] for r in results for s in r["steps"] if "browser_s" in s and s["step"] != "play"]
+    run_errors = sum(n for o, n in server["outcomes"].items() if o.startswith("error"))
+    errors = sum(len(r["errors"]) for r in results) + findings["page_failures_logged"] + run_errors
+    if class_samples:
+        resources["class_server_cpu_mean_pct"] = round(sum(s["cpu"] for s in class_samples) / len(class_samples), 1)
     summary = {
-        "sessions": args.sessions, "pages": args.pages, "wall_seconds": wall,
-        "errors": sum(len(r["errors"]) for r in results), "error_details": [r for r in results if r["errors"]],
-        "first_render_p50_s": percentile(first, 0.5), "first_render_p95_s": percentile(first, 0.95),
-        "search_render_p50_s": percentile(search, 0.5), "search_render_p95_s": percentile(search, 0.95),
-        "server_peak_rss_mb": peak["mb"], "model_loads": loads, "models_trained_by_server": trains,
+        "sessions": args.sessions, "browsers": args.browsers, "pages": args.pages, "think_s": args.think,
+        "stagger_s": args.stagger, "warmup": args.warmup, "machine": machine, "pinning": pin_note,
+        "server_threads": args.threads, "notes": prep["notes"], "wall_seconds": round(wall, 1),
+        "errors": errors, "error_details": [r for r in results if r["errors"]][:20],
+        "server_runs": server, "server_runs_by_page": by_page,
+        "steps": sum(len(r["steps"]) for r in results),
+        "browser_action_to_idle": {"n": len(browser_times), "p50_s": round(sb.percentile(browser_times, 50), 3),
+                                   "p95_s": round(sb.percentile(browser_times, 95), 3),
+                                   "p99_s": round(sb.percentile(browser_times, 99), 3)},
+        "server_resources": resources, **findings,
     }
+    p95 = server.get("p95_s", float("nan"))
+    verdict = [f"errors: {errors} (target 0)",
+               f"server per-rerun p95: {p95:.2f} s (target <= {P95_TARGET_S:g} s): "
+               + ("met" if p95 <= P95_TARGET_S else "MISSED"),
+               f"server peak RSS: {resources.get('peak_rss_mb', float('nan')):.0f} MB (target <= {RSS_TARGET_MB} MB): "
+               + ("met" if resources.get("peak_rss_mb", 1e9) <= RSS_TARGET_MB else "MISSED")]
+    summary["verdict"] = verdict
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"summary": summary, "sessions": results}, indent=1))
-    print(json.dumps(summary, indent=1))
-    ok = summary["errors"] == 0 and trains == 0 and all(v <= 1 for v in loads.values())
+    Path(args.out).write_text(json.dumps({"summary": summary, "sessions": results, "runs": runs,
+                                          "resource_samples": sampler.samples}, indent=1))
+    print(json.dumps({k: v for k, v in summary.items() if k != "error_details"}, indent=1, ensure_ascii=False))
+    if summary["error_details"]:
+        print("first errors:", json.dumps([e for r in summary["error_details"] for e in r["errors"]][:10],
+                                          ensure_ascii=False, indent=1))
+    print("\n".join(verdict))
+    print(f"written: {args.out}")
+    loads = findings["model_loads"]
+    ok = errors == 0 and findings["models_trained_by_server"] == 0 and all(v <= 1 for v in loads.values())
     return 0 if ok else 1
 
 

@@ -25,13 +25,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(data_root: Path, extra_env: dict | None = None):
+def streamlit_server(data_root: Path, extra_env: dict | None = None, cpus: set[int] | None = None):
+    """``streamlit run app.py`` on a free loopback port; yields (url, process).  ``cpus``: pin the server
+    (every thread it will start) to these CPUs, e.g. to keep a benchmark's browsers off its cores."""
     port = free_port()
     env = {**os.environ, "RECALL_LAB_DATA": str(data_root), **(extra_env or {})}
     log = open(data_root / f"streamlit-{port}.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
                              "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                             "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60

@@ -1,6 +1,7 @@
-"""A small classroom in CI: several browser sessions at once, no errors, each model loaded once.
+"""A small classroom in CI: a few browser sessions follow the student path at once against one server;
+no errors, the server's run log records their script runs, each model loaded once and none trained.
 
-The full-size run is `python scripts/load_test.py --sessions 20` (figures in the README)."""
+The full-size run is `python scripts/load_test.py --sessions 30` (figures in the README)."""
 from __future__ import annotations
 
 import json
@@ -23,9 +24,21 @@ def test_concurrent_sessions_share_models_and_see_no_errors(data_root, trained, 
     import load_test
 
     out = tmp_path / "load.json"
-    code = load_test.main(["--sessions", "6", "--data-dir", str(data_root), "--out", str(out)])
-    summary = json.loads(out.read_text())["summary"]
+    code = load_test.main(["--sessions", "4", "--browsers", "2", "--pages", "tdm,dr,nann,two_tower",
+                           "--think", "0.3", "--stagger", "0.5", "--data-dir", str(data_root), "--out", str(out)])
+    report = json.loads(out.read_text())
+    summary = report["summary"]
     assert summary["errors"] == 0, summary["error_details"]
     assert summary["models_trained_by_server"] == 0
     assert all(count <= 1 for count in summary["model_loads"].values()), summary["model_loads"]
+    # the server timed the students' script runs: at least one per page-changing step of every session
+    runs = summary["server_runs"]
+    assert runs["runs"] >= 4 * 5, runs
+    assert runs["outcomes"].get("ok", 0) > 0 and not any(o.startswith("error") for o in runs["outcomes"])
+    assert {"two_tower", "tdm", "dr", "nann"} <= set(summary["server_runs_by_page"])
+    assert len({r["session"] for r in report["runs"]}) >= 4
+    assert 0 < runs["p50_s"] <= runs["p95_s"] <= runs["p99_s"]
+    # every student finished the path (open + navigate twice at least) and the server was sampled
+    assert all(sum(s["step"] in ("open", "navigate") for s in r["steps"]) == 3 for r in report["sessions"])
+    assert summary["server_resources"]["samples"] > 0 and summary["server_resources"]["peak_rss_mb"] > 100
     assert code == 0
