@@ -62,7 +62,7 @@ QUICK = {
     "dr": dict(epochs=3, round_epochs=2, em_rounds=1, rerank_epochs=4),
     "nann": dict(epochs=4),
     "nann_plain": dict(epochs=4),
-    "sid": dict(epochs=2, rq_steps=1000),
+    "sid": dict(epochs=1, rq_steps=500),
 }
 
 

@@ -160,6 +160,10 @@ def test_full_beam_equals_brute_force(synthetic):
     assert_same_ranking(beam.items, beam.scores, brute.items, brute.scores)
     scores = r.item_log_probs(histories)
     assert (scores.exp().sum(1) <= 1 + 1e-5).all()  # the rest of the mass sits on tuples that are no item
+    with torch.no_grad():  # one pass per distinct L-prefix gives what teacher forcing every item's ID gives
+        memory, keep = r.model.encode(torch.as_tensor(history_matrix(histories, TINY.max_items, synthetic.pad)))
+        direct = r.model.id_log_probs(memory, keep, torch.as_tensor(r.ids).expand(len(histories), -1, -1))
+    assert torch.allclose(scores, direct, atol=1e-5)
     assert np.allclose(beam.scores, scores.gather(1, torch.as_tensor(beam.items)).numpy(), atol=1e-4)
 
 
@@ -250,3 +254,22 @@ def test_bad_settings_are_refused(synthetic):
         r.retrieve(synthetic.valid.inputs[:2], 50, beam=0)
     with pytest.raises(ValueError, match="history_tokens"):
         SIDModel(synthetic, dataclasses.replace(TINY, history_tokens="words"), r.ids)
+
+
+@pytest.mark.slow
+def test_sid_on_ml100k(trained, ml100k):
+    """The quick-profile model on MovieLens: the beam keeps its ceiling, both clear the popularity floor, the
+    stored budget curve and ceiling are the validation users' (recomputed here), IDs are unique."""
+    from recall_core.protocol import Popularity, evaluate, ranking_metrics
+
+    sid = trained("sid")
+    report = evaluate(sid, ml100k)
+    floor = evaluate(Popularity(ml100k), ml100k)["recall@50"]
+    assert report["recall@50"] >= 0.95 * report["bruteforce_recall@50"]
+    assert report["recall@50"] > floor + 0.04
+    assert len(np.unique(sid.ids, axis=0)) == ml100k.n_items
+    brute = sid.brute_force(ml100k.valid.inputs, 50).items
+    assert sid.log["bruteforce_recall@50"] == pytest.approx(ranking_metrics(brute, ml100k.valid.truths, (50,))["recall@50"])
+    row = sid.log["budget_curve"][0]
+    beam = sid.retrieve(ml100k.valid.inputs, 50, beam=row["beam"])
+    assert row["recall@50"] == pytest.approx(ranking_metrics(beam.items, ml100k.valid.truths, (50,))["recall@50"])
