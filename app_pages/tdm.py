@@ -7,7 +7,8 @@ from recall_core.i18n import translate
 from recall_core.tdm import beam_sizes, training_example
 from recall_core.viz.tables import ranking_frame
 from recall_core.viz.curves import budget_curve_figure
-from recall_core.viz.tdm import beam_search_animation, node_labels, sample_path_figure
+from recall_core.viz.tdm import (beam_search_animation, level_story, marker_count, node_labels, sample_path_figure,
+                                 zoom_choices)
 from ui.state import dataset, guard, lang, require_data, require_model, t
 from ui.widgets import hits_summary, localized_choice, user_picker
 
@@ -19,14 +20,22 @@ def labels_for(name: str, round_index: int, _tdm) -> list[str]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=256)
-def search_view(name: str, created: str, round_index: int, row: int, beam: int, k: int, language: str, _tdm):
-    """The traced search and its animation, shared by every session asking for the same view."""
+def search_result(name: str, created: str, round_index: int, row: int, beam: int, k: int, _tdm):
+    """The traced search, shared by every session asking for the same view."""
     model = _tdm.at_round(round_index)
-    split = model.split
-    result = model.retrieve([split.test.inputs[row]], k, trace=True, beam=beam)
+    return model.retrieve([model.split.test.inputs[row]], k, trace=True, beam=beam)
+
+
+@st.cache_resource(show_spinner=False, max_entries=256)
+def search_figure(name: str, created: str, round_index: int, row: int, beam: int, k: int, root: int, language: str,
+                  _tdm):
+    """The animation of that search (the whole tree, or zoomed into the subtree of ``root``) and the
+    number of markers it draws."""
+    model = _tdm.at_round(round_index)
+    result = search_result(name, created, round_index, row, beam, k, _tdm)
     fig = beam_search_animation(model.tree, result.traces[0], labels_for(name, round_index, model),
-                                split.test.truths[row], language)
-    return result, fig
+                                model.split.test.truths[row], language, root=root)
+    return fig, marker_count(fig)
 
 
 with guard():
@@ -55,25 +64,39 @@ with guard():
     beam = c2.select_slider(t("tdm_beam"), options=beams, value=model.cfg.beam, key="tdm_beam")
     k = c3.slider(t("top_k"), 1, 100, 50, key="tdm_k")
 
-    result, fig = search_view(dataset(), str(tdm.log.get("wall_seconds")), round_index, row, beam, k, lang(), tdm)
+    created = str(tdm.log.get("wall_seconds"))
+    result = search_result(dataset(), created, round_index, row, beam, k, tdm)
     trace = result.traces[0]
     labels = labels_for(dataset(), round_index, model)
+    tree = model.tree
+
+    def zoom_name(code: int, language: str) -> str:
+        if code == 0:
+            return translate("tdm_zoom_whole", language)
+        return translate("tdm_zoom_option", language, level=int(tree.level_of(code)), code=code,
+                         label=labels[code] or "—", n=int(tree.count[code]))
+
+    root = localized_choice(st.selectbox, t("tdm_zoom"), [0] + zoom_choices(tree, trace), zoom_name, "tdm_zoom")
+    fig, markers = search_figure(dataset(), created, round_index, row, beam, k, root, lang(), tdm)
     st.plotly_chart(fig, width="stretch", key="tdm_anim")
     n = int(result.n_scored[0])
-    st.caption(t("tdm_counter", n=n, brute=split.n_items, frac=n / split.n_items))
+    st.caption(t("tdm_counter", n=n, brute=split.n_items, frac=n / split.n_items) + " · "
+               + t("tdm_frontier_help", markers=markers, nodes=int(tree.valid.sum())))
     st.download_button(t("download_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
                        file_name=f"tdm-beam-user{int(split.raw_users[split.test.users[row]])}.html",
                        mime="text/html", key="tdm_download", on_click="ignore")
 
     left, right = st.columns([2, 3])
     with left:
-        st.markdown(f"**{t('steps_table_header')}**")
-        so_far = trace.scored_so_far()
+        st.markdown(f"**{t('steps_table_header')}**" + ("" if root == 0 else f" · {zoom_name(root, lang())}"))
+        story = level_story(tree, trace, root)
         st.dataframe(pd.DataFrame({
-            t("col_step"): [s.stage for s in trace.steps],
-            t("col_scored"): [len(s.scored) for s in trace.steps],
-            t("col_kept"): [len(s.kept) for s in trace.steps],
-            t("col_total"): so_far,
+            t("col_step"): [r["stage"] for r in story],
+            t("col_scored"): [r["scored"] for r in story],
+            t("col_kept"): [r["kept"] for r in story],
+            t("col_pruned_subtrees"): [0 if r["leaves"] else r["pruned"] for r in story],
+            t("col_pruned_movies"): [0 if r["leaves"] else r["pruned_movies"] for r in story],
+            t("col_total"): [r["total"] for r in story],
         }), hide_index=True, width="stretch")
     with right:
         st.markdown(f"**{t('result_header')}** · " + hits_summary(result.items[0], truth, k))

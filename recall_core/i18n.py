@@ -265,6 +265,41 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "tdm_counter": {"zh": "打分 {n} 个节点 · 暴力打分需 {brute} 个叶子（{frac:.1%}）",
                     "en": "{n} nodes scored · brute force scores {brute} leaves ({frac:.1%})"},
+    # -- TDM tree and maps at scale (issue 13 §4): the beam's frontier, counted stubs, zoom, sampled maps
+    "tdm_story_level": {"zh": "第 {level} 层：打分 {scored} 个，保留 {kept} 个，剪掉 {pruned} 棵子树（共 {movies:,} 部电影）。",
+                        "en": "Level {level}: scored {scored}, kept {kept}, pruned {pruned} subtrees holding "
+                              "{movies:,} movies."},
+    "tdm_story_leaves": {"zh": "叶子层（第 {level} 层）：打分 {scored} 部电影，返回 {kept} 部，另 {pruned} 部没进前 K。",
+                         "en": "Leaf level {level}: scored {scored} movies, returned {kept}, {pruned} did not make "
+                               "the top K."},
+    "tdm_story_pruned": {"zh": "这一层剪掉 {pruned} 棵子树（▸），其下共 {movies:,} 部电影不再搜索。",
+                         "en": "{pruned} subtrees pruned here (grey triangles), {movies:,} movies below them never "
+                               "searched."},
+    "tdm_zoom": {"zh": "放大到一棵子树", "en": "Zoom into a subtree"},
+    "tdm_zoom_whole": {"zh": "整棵树", "en": "the whole tree"},
+    "tdm_zoom_option": {"zh": "第 {level} 层 · 节点 {code} · {label} · {n:,} 部电影",
+                        "en": "level {level} · node {code} · {label} · {n:,} movies"},
+    "tdm_zoom_note": {"zh": "［只画节点 {code}（第 {level} 层，{n:,} 部电影）这棵子树里的搜索］",
+                      "en": "[Only the search inside node {code} (level {level}, {n:,} movies) is drawn.]"},
+    "tdm_frontier_help": {
+        "zh": "每层只画束搜索打过分的节点（和它们的祖先），按树的左右顺序排开、互不重叠；被剪掉的节点画成一个灰色 ▸，标出它下面有多少部电影，"
+              "而不画整棵子树。图中共 {markers:,} 个标记，树有 {nodes:,} 个节点。选一个节点可以放大到它的子树。",
+        "en": "Each level draws only the nodes the beam scored (and their ancestors), in the tree's left-to-right "
+              "order and never on top of each other; "
+              "a pruned node is one grey ▸ counting the movies below it, not its whole subtree. {markers:,} markers "
+              "drawn for a tree of {nodes:,} nodes. Pick a node to zoom into its subtree.",
+    },
+    "tdm_hover_group": {"zh": "{nodes} 个节点合画为一个 · 第 {level} 层 · {n:,} 部电影",
+                        "en": "{nodes} nodes drawn as one · level {level} · {n:,} movies"},
+    "tdm_hover_stub": {"zh": "▸ 剪掉 {subtrees} 棵子树：{n:,} 部电影不再搜索",
+                       "en": "▸ {subtrees} subtree(s) pruned: {n:,} movies never searched"},
+    "tdm_hover_kept": {"zh": "其中 {kept} 个进入束", "en": "{kept} of them kept in the beam"},
+    "tdm_legend_stub": {"zh": "▸ 剪掉的子树（数字 = 电影数）", "en": "▸ pruned subtree (number = movies)"},
+    "col_pruned_subtrees": {"zh": "剪掉的子树", "en": "pruned subtrees"},
+    "col_pruned_movies": {"zh": "其中电影", "en": "movies in them"},
+    "map_sampled_title": {"zh": "画出 {shown:,} / {n:,} 部电影（固定抽样）；访问过、返回的和历史中的电影全部画出",
+                          "en": "{shown:,} of {n:,} movies drawn (fixed sample); visited, returned and history "
+                                "movies always drawn"},
     "tdm_samples_header": {"zh": "一个训练样本如何变成逐层样本", "en": "How one training example becomes per-level samples"},
     "tdm_samples_help": {
         "zh": "以该用户输入历史的最后一部电影《{title}》为目标、之前的电影为历史：目标叶子的每个祖先都是该层的正样本（绿色路径），"

@@ -5,8 +5,8 @@ import numpy as np
 
 from recall_core.tdm_tree import tree_from_order
 from recall_core.viz.curves import budget_curve_figure
-from recall_core.viz.tdm import (KEPT_COLOUR, PRUNED, beam_search_animation, node_labels, positions,
-                                 sample_path_figure, visible_nodes)
+from recall_core.viz.tdm import (KEPT_COLOUR, NODE_COLOURS, PRUNED, beam_search_animation, node_labels,
+                                 sample_path_figure)
 from test_tdm import OracleTDM
 
 
@@ -31,20 +31,27 @@ def test_one_frame_per_level_plus_start_and_result():
 def test_frames_highlight_the_traced_beam():
     tree, trace, labels = make_trace()
     fig = beam_search_animation(tree, trace, labels, truth=np.array([]), lang="en")
-    codes = visible_nodes(tree, np.concatenate([s.scored for s in trace.steps]), 4)
-    x, _ = positions(tree, codes)
+    codes = np.array(fig.data[1].customdata)  # the node each marker stands for (-1: a group of nodes)
+    index = {c: j for j, c in enumerate(codes.tolist())}
+    assert set(np.concatenate([s.scored for s in trace.steps]).tolist()) <= set(index)  # small tree: no groups
+    x = np.array(fig.data[1].x)
     for i, step in enumerate(trace.steps, start=1):
         current = fig.frames[i].data[1]
         assert len(current.x) == len(step.scored)
         ringed = np.array(current.marker.line.width) > 0
         assert ringed.sum() == len(step.kept)  # the kept beam is ringed
-        assert np.allclose(sorted(np.array(current.x)[ringed]), sorted(positions(tree, step.kept)[0]))
-        # in the next frame the kept nodes turn orange and the rest of this level grey
-        colours = np.array(fig.frames[i + 1].data[0].marker.color)
-        index = {c: j for j, c in enumerate(codes.tolist())}
+        assert sorted(np.array(current.customdata)[ringed]) == sorted(step.kept.tolist())
+        assert np.allclose(sorted(np.array(current.x)[ringed]), sorted(x[[index[c] for c in step.kept]]))
+        # in the next frame the kept nodes turn orange and the rest of this level becomes grey ▸ stubs
+        colours = np.array(NODE_COLOURS)[np.array(fig.frames[i + 1].data[0].marker.color)]
         assert all(colours[index[c]] == KEPT_COLOUR for c in step.kept)
         pruned = set(step.scored.tolist()) - set(step.kept.tolist())
         assert all(colours[index[c]] == PRUNED for c in pruned)
+        if step.level < tree.depth:  # a pruned subtree is drawn as one counted stub
+            stubs = fig.frames[i + 1].data[3]
+            at = {(round(a, 9), round(b, 9)) for a, b in zip(stubs.x, stubs.y)}
+            y = np.array(fig.data[1].y)
+            assert all((round(x[index[c]], 9), round(y[index[c]], 9)) in at for c in pruned)
     final = fig.frames[-1].data[2]
     assert len(final.x) == (trace.items >= 0).sum()
 

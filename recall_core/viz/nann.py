@@ -8,6 +8,7 @@ from ..hnsw_graph import HnswGraph
 from ..i18n import translate
 from ..trace import SearchTrace
 from .common import HIT_COLOUR, KEPT_COLOUR, MISS_COLOUR, animation_controls, base_layout, genre_colour, note_box
+from .two_tower import MAX_BACKGROUND, background_sample, sampled_note
 
 
 def _segments(xy: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -19,18 +20,30 @@ def _segments(xy: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def graph_layer_map(xy: np.ndarray, graph: HnswGraph, level: int, main_genre: np.ndarray, genre_names: list[str],
-                    titles: list[str], lang: str = "zh", max_edges: int = 6000) -> go.Figure:
-    """Items at their 2-D position (UMAP of e_v); the edges of one HNSW layer; that layer's nodes enlarged."""
+                    titles: list[str], lang: str = "zh", max_edges: int = 6000,
+                    max_background: int = MAX_BACKGROUND) -> go.Figure:
+    """Items at their 2-D position (UMAP of e_v); the edges of one HNSW layer; that layer's nodes enlarged.
+
+    Beyond ``max_background`` items the background is a fixed sample; the layer's nodes are always
+    drawn when there are no more than that (every layer above 0), and only edges between drawn items."""
+    members = graph.nodes_at(level)
+    drawn = background_sample(len(xy), max_background)
+    if len(members) <= max_background:
+        drawn = np.union1d(drawn, members)
+    drawn = np.union1d(drawn, [graph.entry_point])
     edges = graph.edges(level)
     edges = edges[edges[:, 0] < edges[:, 1]] if level == 0 else edges  # one segment per undirected pair
+    if len(drawn) < len(xy):
+        edges = edges[np.isin(edges, drawn).all(1)]
     if len(edges) > max_edges:
         edges = edges[np.random.default_rng(0).choice(len(edges), max_edges, replace=False)]
     ex, ey = _segments(xy, edges)
-    members = graph.nodes_at(level)
     fig = go.Figure([go.Scattergl(x=ex, y=ey, mode="lines", line=dict(width=0.5, color="rgba(120,120,120,0.35)"),
                                   hoverinfo="skip", name=translate("nann_legend_edges", lang, level=level))])
     for g in np.unique(main_genre):
-        sel = np.flatnonzero(main_genre == g)
+        sel = drawn[main_genre[drawn] == g]
+        if not len(sel):
+            continue
         big = np.isin(sel, members)
         fig.add_trace(go.Scattergl(
             x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=genre_names[g],
@@ -42,18 +55,23 @@ def graph_layer_map(xy: np.ndarray, graph: HnswGraph, level: int, main_genre: np
                              text=[titles[entry]], hovertemplate="%{text}<extra></extra>"))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
-    return base_layout(fig, height=520)
+    base_layout(fig, height=520)
+    if len(drawn) < len(xy):
+        fig.update_layout(annotations=[sampled_note(len(drawn), len(xy), lang)], margin=dict(b=30))
+    return fig
 
 
 def search_animation(xy: np.ndarray, trace: SearchTrace, titles: list[str], genre_text: list[str],
                      truth: np.ndarray, n_items: int, lang: str = "zh", brute: np.ndarray | None = None,
-                     height: int = 640) -> go.Figure:
+                     height: int = 640, max_background: int = MAX_BACKGROUND) -> go.Figure:
     """One frame per step of Algorithm 1-2 (plus start and result).
 
     Frame i: the edges followed from the expanded set C to the newly scored neighbours, those
     neighbours coloured by the model's score, the kept set W ringed; items scored in earlier
     steps stay as dark dots.  The last frame marks the returned top-K (green = hit) and, with
-    ``brute``, the brute-force top-K items the graph search missed (red crosses).
+    ``brute``, the brute-force top-K items the graph search missed (red crosses).  Beyond
+    ``max_background`` items the grey background is a fixed sample; every item the search visits
+    is drawn in its own traces (scored this hop, scored before, W, the result), whatever the size.
     """
     steps = trace.steps
     entry = trace.info["entry_point"]
@@ -111,11 +129,14 @@ def search_animation(xy: np.ndarray, trace: SearchTrace, titles: list[str], genr
                          marker=dict(color=colours, symbol=symbols)),
         ], text)
 
+    drawn = background_sample(len(xy), max_background)
+    sampled = [sampled_note(len(drawn), len(xy), lang, inside=True)] if len(drawn) < len(xy) else []
     frames = []
     for i in range(len(steps) + 2):
         data, text = frame(i)
-        frames.append(go.Frame(name=str(i), data=data, traces=[1, 2, 3, 4, 5], layout=dict(annotations=[note_box(text)])))
-    base = go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", marker=dict(size=3, color="#d9d9d9"),
+        frames.append(go.Frame(name=str(i), data=data, traces=[1, 2, 3, 4, 5],
+                               layout=dict(annotations=[note_box(text)] + sampled)))
+    base = go.Scattergl(x=xy[drawn, 0], y=xy[drawn, 1], mode="markers", marker=dict(size=3, color="#d9d9d9"),
                         hoverinfo="skip", name=translate("nann_legend_items", lang))
     fig = go.Figure(data=[
         base,
@@ -132,12 +153,13 @@ def search_animation(xy: np.ndarray, trace: SearchTrace, titles: list[str], genr
     ], frames=frames)
     for obj, update in zip(fig.data[1:], frames[0].data):
         obj.update(x=update.x, y=update.y, hovertext=getattr(update, "hovertext", None))
-    fig.update_layout(annotations=[note_box(translate("nann_step_start", lang, level=trace.info["max_level"], n=n_items))])
+    fig.update_layout(annotations=[note_box(translate("nann_step_start", lang, level=trace.info["max_level"],
+                                                      n=n_items))] + sampled)
     animation_controls(fig, ["start"] + [s.stage for s in steps] + ["top-K"], lang)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
     base_layout(fig, height=height)
-    fig.update_layout(margin=dict(l=10, r=10, t=90, b=80), legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+    fig.update_layout(margin=dict(l=10, r=10, t=110, b=80), legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
     return fig
 
 
