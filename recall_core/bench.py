@@ -75,9 +75,33 @@ def combine_reports(paths: list[Path], split) -> tuple[list[dict], dict]:
         report = json.loads(path.read_text())
         if report.get("dataset") != split.name or report.get("n_test_users") != len(split.test):
             raise ValueError(f"{path} is a report on other data ({report.get('dataset')}); cannot combine it")
-        rows += report["rows"]
+        # each row keeps the training profile of the run that made it (runs may differ: e.g. one method quick)
+        rows += [{**row, "profile": row.get("profile", report.get("profile"))} for row in report["rows"]]
         curves.update(report.get("budget_curves", {}))
     return rows, curves
+
+
+WORLD_KEY = ("knob", "seed", "method")  # one world-sweep row per world (knob, world seed) and method
+
+
+def combine_world_sweeps(paths: list[Path], fresh: list[dict] | None = None) -> list[dict]:
+    """World-sweep rows of earlier runs (e.g. one world seed per process) joined with this run's ``fresh`` rows.
+
+    One row per (knob, seed, method): a later report's row replaces an earlier one's, and this run's rows replace
+    both.  Rows are ordered by seed, then knob, then the order methods first appear (as ``world_sweep`` writes
+    them).  Refused (ValueError) when the rows were made with different two-tower dimensions: that is another
+    world configuration, not another seed of the same one.
+    """
+    merged: dict[tuple, dict] = {}
+    for rows in [json.loads(Path(path).read_text()).get("world_sweep", []) for path in paths] + [fresh or []]:
+        for row in rows:
+            merged[tuple(row[k] for k in WORLD_KEY)] = row
+    dims = {row.get("two_tower_dim") for row in merged.values()}
+    if len(dims) > 1:
+        raise ValueError(f"world-sweep rows with different two-tower dimensions {sorted(dims, key=str)}; "
+                         "cannot combine them")
+    methods = list(dict.fromkeys(row["method"] for row in merged.values()))
+    return sorted(merged.values(), key=lambda r: (r["seed"], r["knob"], methods.index(r["method"])))
 
 
 def _world(knobs, seeds, methods, device, say) -> list[dict]:
@@ -223,7 +247,8 @@ def markdown(report: dict) -> str:
     lines = [f"# Recall Lab benchmark — {report['dataset']}", "",
              f"Command: `{report['command']}`  ",
              f"Machine: {report['machine']}; device `{report['device']}`; wall time {report['wall_seconds'] / 60:.1f} min; "
-             f"profile `{report['profile']}`; {_provenance(report['rows'], bool(report.get('combined_from')))}.", "",
+             f"profile `{report['profile']}`{_other_profiles(report)}; "
+             f"{_provenance(report['rows'], bool(report.get('combined_from')))}.", "",
              f"Protocol: {report.get('n_valid_users', '?')} validation users (recall@50 standard error "
              f"{report.get('valid_standard_error', float('nan')):.4f}) choose every search setting; the "
              f"{report['n_test_users']} test users are used once, for the figures below.", ""]
@@ -332,6 +357,16 @@ def _world_lines(report: dict) -> list[str]:
     return lines + ["", *[f"- {line}" for line in world_findings(rows)], "", "![world](world_sweep.png)", ""]
 
 
+def _other_profiles(report: dict) -> str:
+    """Combined runs: the learned methods whose rows came from a run with another training profile than this one's."""
+    other = {}
+    for row in report["rows"]:
+        if row.get("train_seconds") and row.get("profile") and row["profile"] != report["profile"]:
+            other.setdefault(row["profile"], []).append(row["method"])
+    return "".join(f" ({', '.join(dict.fromkeys(methods))} trained with profile `{name}`)"
+                   for name, methods in other.items())
+
+
 def _provenance(rows: list[dict], combined: bool = False) -> str:
     learned = [r for r in rows if r.get("train_seconds")]
     fresh = sum(bool(r.get("trained_in_this_run")) for r in learned)
@@ -386,7 +421,8 @@ def main(argv=None) -> int:
     p.add_argument("--world-methods", default="item_cf,two_tower,tdm,dr,nann")
     p.add_argument("--world-seeds", help="seeds of the world sweep (default: --seeds)")
     p.add_argument("--from-reports", help="comma-separated report.json files of earlier runs (e.g. methods run in "
-                                          "parallel processes): their quality rows are combined instead of re-run")
+                                          "parallel processes): their quality rows are combined instead of re-run, "
+                                          "and their world-sweep rows joined with this run's")
     args = p.parse_args(argv)
     apply_data_dir(args)
     device = str(resolve_device(args.device))
@@ -407,6 +443,8 @@ def main(argv=None) -> int:
     knobs = [float(k) for k in args.world_knobs.split(",") if k]
     world_seeds = [int(s) for s in args.world_seeds.split(",")] if args.world_seeds else seeds
     world = _world(knobs, world_seeds, args.world_methods.split(","), device, say) if knobs else []
+    if args.from_reports:  # earlier runs' world seeds (or knobs) join this run's sweep
+        world = combine_world_sweeps([Path(p) for p in args.from_reports.split(",")], world)
     sizes = [int(s) for s in args.scaling_sizes.split(",") if s]
     growth = cost_growth(sizes, progress=say) if sizes else []
     from .methods import profile

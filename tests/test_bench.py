@@ -151,6 +151,43 @@ def test_combine_reports_checks_the_data_and_joins_rows(tmp_path, synthetic):
     b.write_text(json.dumps({**base, "rows": [{"method": "y", "seed": 0}], "budget_curves": {}}))
     rows, curves = combine_reports([a, b], synthetic)
     assert [r["method"] for r in rows] == ["x", "y"] and list(curves) == ["x"]
+    b.write_text(json.dumps({**base, "profile": "quick", "rows": [{"method": "y", "seed": 0, "train_seconds": 9.0},
+                                                                   {"method": "popular", "seed": 0, "train_seconds": 0}]}))
+    rows, _ = combine_reports([a, b], synthetic)  # each row keeps the profile it was trained with
+    assert [r["profile"] for r in rows] == [None, "quick", "quick"]
+    from recall_core.bench import _other_profiles
+
+    assert _other_profiles({"profile": "full", "rows": rows}) == " (y trained with profile `quick`)"
+    assert _other_profiles({"profile": "quick", "rows": rows}) == ""
     b.write_text(json.dumps({"dataset": "ml-1m", "n_test_users": 1, "rows": []}))
     with pytest.raises(ValueError):
         combine_reports([a, b], synthetic)
+
+
+def test_combine_world_sweeps_joins_seeds_of_separate_runs(tmp_path):
+    from recall_core.bench import combine_world_sweeps, _world_lines
+
+    def row(knob, seed, method, recall, dim=16):
+        return {"knob": knob, "seed": seed, "method": method, "recall@50": recall, "two_tower_dim": dim}
+
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"world_sweep": [row(0.0, 0, "item_cf", 0.8), row(0.0, 0, "tdm", 0.7),
+                                             row(1.0, 0, "item_cf", 0.6), row(1.0, 0, "tdm", 0.5),
+                                             row(0.0, 1, "item_cf", 0.9), row(1.0, 1, "item_cf", 0.1)]}))
+    b.write_text(json.dumps({"world_sweep": [row(1.0, 1, "item_cf", 0.4)]}))  # a later run re-made this row
+    fresh = [row(0.0, 2, "tdm", 0.3), row(0.0, 2, "item_cf", 0.2)]
+    rows = combine_world_sweeps([a, b], fresh)
+    assert [(r["seed"], r["knob"], r["method"]) for r in rows] == [
+        (0, 0.0, "item_cf"), (0, 0.0, "tdm"), (0, 1.0, "item_cf"), (0, 1.0, "tdm"),
+        (1, 0.0, "item_cf"), (1, 1.0, "item_cf"), (2, 0.0, "item_cf"), (2, 0.0, "tdm")]
+    assert next(r for r in rows if (r["seed"], r["knob"]) == (1, 1.0))["recall@50"] == 0.4  # the later row wins
+    # the report's world table averages the three seeds: item_cf at knob 0 = mean(0.8, 0.9, 0.2)
+    table = "\n".join(_world_lines({"world_sweep": rows}))
+    assert f"| 0 | {np.mean([0.8, 0.9, 0.2]):.3f} ± {np.std([0.8, 0.9, 0.2]):.3f} |" in table
+    assert "seeds [0, 1, 2]" in table
+    assert combine_world_sweeps([tmp_path / "a.json"]) == json.loads(a.read_text())["world_sweep"]
+    b.write_text(json.dumps({"world_sweep": [row(0.0, 3, "tdm", 0.3, dim=32)]}))
+    with pytest.raises(ValueError, match="two-tower dimensions"):
+        combine_world_sweeps([a, b])
+    b.write_text(json.dumps({"dataset": "ml-100k", "rows": []}))  # a report without a sweep adds nothing
+    assert len(combine_world_sweeps([a, b])) == 6
