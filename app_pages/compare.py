@@ -93,13 +93,14 @@ with guard():
                      sizes=" / ".join(f"{n:,}" for n in sizes), seeds=list(cfg["seeds"]), queries=cfg["n_queries"]))
         overlap = {w["lam"]: w["ip_overlap"] for w in scale_report["worlds"] if w["n"] == sizes[-1]}
         c1, c2, c3 = st.columns(3)
-        lam_value = c1.radio(t("cmp_scale_lam"), sorted(overlap), horizontal=True, key="cmp_scale_lam",
-                             format_func=lambda v: t("cmp_scale_lam_value", lam=v, kind=t("cmp_scale_linear") if v == 0
-                                                     else t("cmp_scale_nonlinear", share=overlap[v])))
+        lam_value = localized_choice(
+            c1.radio, t("cmp_scale_lam"), sorted(overlap), key="cmp_scale_lam", horizontal=True,
+            format_func=lambda v, lg: translate("cmp_scale_lam_value", lg, lam=v, kind=translate(
+                "cmp_scale_linear", lg) if v == 0 else translate("cmp_scale_nonlinear", lg, share=overlap[v])))
         threshold = c2.radio(t("cmp_scale_threshold"), list(cfg["thresholds"]), index=min(1, len(cfg["thresholds"]) - 1),
                              horizontal=True, key="cmp_scale_threshold", format_func=lambda v: f"{v:.2f}")
-        measure = c3.radio(t("cmp_scale_measure"), ["evaluations", "ms"], horizontal=True, key="cmp_scale_measure",
-                           format_func=lambda v: t(f"cmp_scale_{v}"))
+        measure = localized_choice(c3.radio, t("cmp_scale_measure"), ["evaluations", "ms"], key="cmp_scale_measure",
+                                   horizontal=True, format_func=lambda v, lg: translate(f"cmp_scale_{v}", lg))
         for r in scale_findings(scale_report, lam_value, threshold):
             if not r["reached"]:
                 st.markdown("- " + t("cmp_scale_finding_miss", n=r["n"], method=r["method"], t=threshold, best=r["best_recall"]))

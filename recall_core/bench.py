@@ -3,9 +3,10 @@
 One benchmark for every method under the shared protocol:
 1. quality on MovieLens over several seeds (mean ± std; the test set is small),
 2. budget curves (recall@50 against evaluations per user) with each model's ceiling,
-3. cost growth with catalogue size on synthetic catalogues (10^3 .. 10^6 items),
+3. the constructed world's sweep (``--world-knobs``) and each method's per-segment recall,
 4. training speed per method (seconds per epoch and in all) on this device.
-Writes report.json, report.md and the figures (PNG and interactive HTML) to --out.
+Writes report.json, report.md and the figures (PNG and interactive HTML) to --out.  How cost grows with the
+catalogue is the scale study's (``python -m recall_core.scale``), not this benchmark's.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from .cli import apply_data_dir, load_data, run_cli, training_bar
 from .dr import DR_BEAMS, path_size_stats, rerun_path_step
 from .methods import artifact_status, default_config, load_or_train
 from .protocol import ItemCF, evaluate, per_user_recall
-from .scaling import cost_growth
 from .segments import segment_table, segment_users
 from .stats import paired_difference
 from .training import resolve_device
@@ -222,19 +222,6 @@ def save_png(path: Path, kind: str, payload) -> None:
         ax.set_ylabel("recall@50")
         ax.set_title("Budget curves on ml-100k (dashed: each model's brute-force recall)")
         ax.legend(fontsize=8)
-    else:
-        fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-        for i, method in enumerate(dict.fromkeys(r["method"] for r in payload)):
-            mine = [r for r in payload if r["method"] == method]
-            x = [r["n_items"] for r in mine]
-            for ax, key in zip(axes, ("scored_per_query", "ms_per_query", "recall_vs_exact@50")):
-                ax.plot(x, [r[key] for r in mine], "o-", label=method, color=f"C{i}")
-                ax.set_xscale("log")
-                ax.set_title(key)
-                ax.set_xlabel("items")
-        axes[0].set_yscale("log")
-        axes[1].set_yscale("log")
-        axes[0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -257,14 +244,9 @@ def markdown(report: dict) -> str:
               "[interactive](budget_curves.html). Knobs: two-tower hnswlib `ef`, TDM beam size, DR beam size, "
               "NANN steps T at layer 0. Dashed lines: the same model scoring every item (on validation).", ""]
     lines += _world_lines(report)
-    if report.get("cost_growth"):
-        lines += ["## Cost growth with catalogue size (synthetic, fixed scorer)", "",
-                  "| items | method | evaluations/query | ms/query | recall vs exact top-50 | build s |",
-                  "|---|---|---|---|---|---|"]
-        for r in report["cost_growth"]:
-            lines.append(f"| {r['n_items']:,} | {r['method']} | {r['scored_per_query']:.0f} | {r['ms_per_query']:.2f} | "
-                         f"{r['recall_vs_exact@50']:.3f} | {r['build_seconds']:.1f} |")
-        lines += ["", "![growth](cost_growth.png)", "", "[interactive](cost_growth.html)", ""]
+    lines += ["## Cost growth with catalogue size", "",
+              "Measured by the scale study, not here: `python -m recall_core.scale` (one scorer for every index, "
+              "each index learned for it; report in `bench/scale/report.md`).", ""]
     lines += _details(report)
     lines += ["## Training speed", "", "| method | s / epoch | s in all | device |", "|---|---|---|---|"]
     for s in report["summary"]:
@@ -414,8 +396,6 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--data-dir")
     p.add_argument("--source")
-    p.add_argument("--scaling-sizes", default="1000,10000,100000,1000000",
-                   help="catalogue sizes of the cost-growth study ('' to skip it)")
     p.add_argument("--world-knobs", default="0,0.5,1",
                    help="knob values of the constructed world's sweep ('' to skip it)")
     p.add_argument("--world-methods", default="item_cf,two_tower,tdm,dr,nann")
@@ -445,8 +425,6 @@ def main(argv=None) -> int:
     world = _world(knobs, world_seeds, args.world_methods.split(","), device, say) if knobs else []
     if args.from_reports:  # earlier runs' world seeds (or knobs) join this run's sweep
         world = combine_world_sweeps([Path(p) for p in args.from_reports.split(",")], world)
-    sizes = [int(s) for s in args.scaling_sizes.split(",") if s]
-    growth = cost_growth(sizes, progress=say) if sizes else []
     from .methods import profile
 
     report = {
@@ -456,7 +434,7 @@ def main(argv=None) -> int:
                    f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'}",
         "n_test_users": len(split.test), "n_items": split.n_items, "n_valid_users": len(split.valid),
         "valid_standard_error": validation_standard_error(split),
-        "rows": rows, "summary": summarise(rows), "budget_curves": curves, "cost_growth": growth,
+        "rows": rows, "summary": summarise(rows), "budget_curves": curves,
         "paired": paired, "segments": segments, "world_sweep": world,
         "world_description": _world_description() if world else "",
         "combined_from": args.from_reports.split(",") if args.from_reports else [],
@@ -469,11 +447,6 @@ def main(argv=None) -> int:
     save_png(out / "budget_curves.png", "budget", curves)
     if world:
         save_png(out / "world_sweep.png", "world", world)
-    if growth:
-        from .viz.compare import growth_figure
-
-        write_text("cost_growth.html", growth_figure(growth).to_html(include_plotlyjs=True, full_html=True))
-        save_png(out / "cost_growth.png", "growth", growth)
     say(f"report written to {out}/report.md in {report['wall_seconds'] / 60:.1f} min")
     return 0
 

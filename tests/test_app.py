@@ -231,9 +231,9 @@ def test_compare_page(trained, ml100k, lang, clear_caches):
         import json
 
         for lam in sorted({w["lam"] for w in json.loads(scale.read_text())["worlds"]}):
-            at.radio(key="cmp_scale_lam").set_value(lam).run()
+            at.radio(key=f"cmp_scale_lam_{lang}").set_value(lam).run()
             at.radio(key="cmp_scale_threshold").set_value(0.99).run()
-            at.radio(key="cmp_scale_measure").set_value("ms").run()
+            at.radio(key=f"cmp_scale_measure_{lang}").set_value("ms").run()
             assert_clean(at)
         assert any("kmedoids_tree" in str(df.value) for df in at.dataframe)
     user = int(at.selectbox(key="cmp_segment_user").value)

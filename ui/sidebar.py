@@ -115,8 +115,20 @@ def _models_panel() -> None:
     _status_panel(split)
 
 
-@st.fragment(run_every=2.0)
 def _status_panel(split) -> None:
+    """Polls every 2 s only while a model trains or waits: an idle classroom's sidebars cost the server nothing."""
+    if any(j.state in ("running", "queued") for j in trainer().status(dataset())):
+        _polling_status(split)
+    else:
+        _draw_status(split, polling=False)
+
+
+@st.fragment(run_every=2.0)
+def _polling_status(split) -> None:
+    _draw_status(split, polling=True)
+
+
+def _draw_status(split, polling: bool) -> None:
     jobs = {j.method: j for j in trainer().status(dataset())}
     line = [m for m, j in jobs.items() if j.state in ("running", "queued")]  # the queue, in training order
     seen = st.session_state.setdefault("_bg_done", set())
@@ -134,4 +146,5 @@ def _status_panel(split) -> None:
     finished = {(dataset(), m) for m, j in jobs.items() if j.state == "done"}
     if finished - seen:  # a model arrived: rerun the whole page so it can use it
         seen.update(finished)
-        st.rerun(scope="app")
+        if polling:
+            st.rerun(scope="app")

@@ -92,9 +92,12 @@ def require_model(method: str, seed: int = 0) -> Retriever:
             st.error(t("bg_failed", method=method, error=jobs[method].error))
         if autotrain() and method not in jobs:
             trainer().request(dataset(), [method])
-        elif st.button(t("train_one", method=method), key=f"train-{method}", type="primary"):
-            trainer().request(dataset(), [method])
-            st.rerun()
+        else:  # nothing trains it yet: say so and offer the button, not a wait
+            st.warning(t("model_needed", method=method))
+            if st.button(t("train_one", method=method), key=f"train-{method}", type="primary"):
+                trainer().request(dataset(), [method])
+                st.rerun()
+            st.stop()
     _wait_for(method)
     st.stop()
 
