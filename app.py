@@ -21,6 +21,7 @@ with timed_run() as run:  # server-side time of every script run (RECALL_LAB_RUN
         st.Page("app_pages/tdm.py", title=t("nav_tdm"), icon=":material/account_tree:", url_path="tdm"),
         st.Page("app_pages/dr.py", title=t("nav_dr"), icon=":material/route:", url_path="dr"),
         st.Page("app_pages/nann.py", title=t("nav_nann"), icon=":material/hub:", url_path="nann"),
+        st.Page("app_pages/sid.py", title=t("nav_sid"), icon=":material/token:", url_path="sid"),
         st.Page("app_pages/compare.py", title=t("nav_compare"), icon=":material/compare_arrows:",
                 url_path="compare"),
     ]

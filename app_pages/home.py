@@ -30,7 +30,7 @@ with guard():
         st.info(t("home_evidence_missing"))
 
     st.subheader(t("home_pages_header"))
-    for page in ("two_tower", "tdm", "dr", "nann", "compare"):
+    for page in ("two_tower", "tdm", "dr", "nann", "sid", "compare"):
         st.markdown(f"- **{t('nav_' + page)}** — {t('home_page_' + page)}")
 
     reports, split = available_reports()

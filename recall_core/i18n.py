@@ -487,6 +487,148 @@ STRINGS: dict[str, dict[str, str]] = {
               "point) and serve as express lanes. Big dots are that layer's members.",
     },
     "nann_map_computing": {"zh": "计算 e_v 的 UMAP 投影（之后会缓存）…", "en": "Computing the UMAP of e_v (cached afterwards)…"},
+    # ------------------------------------------------------------------ Semantic IDs (TIGER)
+    "nav_sid": {"zh": "语义 ID 生成式检索", "en": "Semantic IDs (generative)"},
+    "home_page_sid": {
+        "zh": "语义 ID（TIGER）：量化器在训练前给每部电影一个码组（RQ-VAE / 残差 k-means，加一个冲突码）；Transformer 读入写成码的"
+              "历史，逐个码生成下一部电影的 ID；束搜索限制在已有 ID 的前缀树里。",
+        "en": "Semantic IDs (TIGER): a quantiser gives each movie a tuple of codes before training (RQ-VAE / residual "
+              "k-means, plus a collision code); a Transformer reads the history as codes and generates the next movie's "
+              "ID code by code; the beam search stays inside the trie of existing IDs.",
+    },
+    "sid_title": {"zh": "语义 ID——把物品生成出来", "en": "Semantic IDs — generating the item"},
+    "sid_intro": {
+        "zh": "这一页是 DR 的下一步（TIGER，Rajput 等，NeurIPS'23）。DR 的路径是学出来的；这里每部电影的路径就是它的**语义 ID**："
+              "L = {L} 个码、每个码 K = {K} 种取值，由量化器（{quantiser}）从电影的内容与共现向量算出，在训练推荐模型**之前**就固定下来，"
+              "再加一个冲突码，保证没有两部电影共用一个 ID。推荐模型是一个编码器-解码器 Transformer：读入写成语义 ID token 的用户历史，"
+              "逐个 token **生成**下一部电影的 ID。",
+        "en": "This page is the step after DR (TIGER, Rajput et al., NeurIPS'23). DR's paths are learned; here each "
+              "movie's path is its **semantic ID**: L = {L} codes of K = {K} values each, computed by a quantiser "
+              "({quantiser}) from the movie's content and co-occurrence vector and fixed **before** the recommender is "
+              "trained, plus one collision code so that no two movies share an ID. The recommender is an "
+              "encoder-decoder Transformer: it reads the user's history written as semantic-ID tokens and "
+              "**generates** the next movie's ID token by token.",
+    },
+    "sid_vs_dr_table": {
+        "zh": "| | Deep Retrieval | 语义 ID |\n|---|---|---|\n"
+              "| 电影的路径 | J 条路径，EM 交替学习、反复重新分配 | 一个 ID，来自量化器，训练前固定 |\n"
+              "| 防止坍缩 | π 步里的惩罚 α·Σ\\|c\\|⁴/4 | 量化器本身（逐层量化残差，RQ-VAE 重置死码）+ 冲突码 |\n"
+              "| 模型 | 每层一个以用户为条件的 softmax | Transformer 读入写成 ID token 的历史，逐个 token 写出下一个 ID |\n"
+              "| 检索 | 在格子节点上束搜索，再精排 | 在 token 上束搜索，只走已有 ID 的前缀树（trie）；不需要精排 |",
+        "en": "| | Deep Retrieval | Semantic IDs |\n|---|---|---|\n"
+              "| a movie's path | J paths, learned by EM, re-assigned every round | one ID from a quantiser, fixed "
+              "before training |\n"
+              "| against collapse | the penalty α·Σ\\|c\\|⁴/4 in the π step | the quantiser itself (residuals level by "
+              "level, the RQ-VAE's dead-code resets) + a collision code |\n"
+              "| the model | a softmax per layer, conditioned on the user | a Transformer that reads the history as "
+              "ID tokens and writes the next ID token by token |\n"
+              "| search | beam over lattice nodes, then a rerank | beam over tokens, kept inside the trie of existing "
+              "IDs; no rerank |",
+    },
+    "sid_quantiser_rqvae": {"zh": "RQ-VAE，残差量化自编码器", "en": "RQ-VAE, a residual-quantising autoencoder"},
+    "sid_quantiser_rkmeans": {"zh": "残差 k-means", "en": "residual k-means"},
+    "sid_space_rqvae": {"zh": "RQ-VAE 编码器的隐向量 z", "en": "the RQ-VAE encoder's latent z"},
+    "sid_space_rkmeans": {"zh": "电影的嵌入向量本身", "en": "the movie embedding itself"},
+    "sid_map_header": {"zh": "码本地图：按第一个码着色", "en": "The codebooks as a map: coloured by the first code"},
+    "sid_map_help": {
+        "zh": "每个点是一部电影，位置是量化器所编码的向量（{space}）的二维 UMAP 投影，颜色是它的第一个码。第一个码相同的电影共享 ID 的第一个 "
+              "token：解码器的第一步就是在这 {K} 个区域里挑。悬停可看片名和完整的 ID。",
+        "en": "Each dot is a movie at a 2-D UMAP projection of the vector the quantiser coded ({space}); its colour is "
+              "its first code. Movies with the same first code share the first token of their ID: the decoder's first "
+              "step chooses among these {K} regions. Hover a dot for its title and its whole ID.",
+    },
+    "sid_map_computing": {"zh": "计算码本地图的 UMAP 投影（之后会缓存）…",
+                          "en": "Computing the UMAP of the coded vectors (cached afterwards)…"},
+    "sid_map_code": {"zh": "码 {code}", "en": "code {code}"},
+    "sid_map_legend": {"zh": "第 {level} 个码", "en": "code {level}"},
+    "sid_level": {"zh": "第 {level} 层", "en": "level {level}"},
+    "sid_axis_code": {"zh": "码", "en": "code"},
+    "sid_axis_items": {"zh": "电影数", "en": "movies"},
+    "sid_usage_header": {"zh": "每层码本的使用情况", "en": "Codebook usage per level"},
+    "sid_usage_help": {
+        "zh": "左：每层每个码下有多少部电影（死码就是缺一根柱子，坍缩就是一根特别高）。右：用了 K 个码中的几个、困惑度（等效码数）、"
+              "量化到这一层后剩下的相对误差（在被编码的空间里；RQ-VAE 还给出解码回嵌入后的误差），以及训练中被重置的死码数。"
+              "DR 靠 π 步里的 |c|⁴/4 惩罚防止坍缩；这里由量化器负责。",
+        "en": "Left: movies per code at each level (a dead code is a missing bar, collapse one very tall bar). Right: "
+              "codes used of K, perplexity (the effective number of codes), the error left after each level relative "
+              "to the coded vector (for the RQ-VAE also after decoding back to the embedding), and the dead codes "
+              "reset during training. DR fights collapse with the |c|⁴/4 penalty in its π step; here the quantiser "
+              "handles it.",
+    },
+    "sid_collisions": {
+        "zh": "{n} 部电影共有 {unique} 种不同的 L 码组合：{colliding} 部电影与别的电影共用组合（{tuples} 个组合，最大的一个有 {largest} "
+              "部），所以冲突码有 {codes} 种取值。",
+        "en": "{n} movies have {unique} distinct L-code tuples: {colliding} movies share their tuple with another "
+              "({tuples} tuples, the largest holds {largest}), so the collision code takes {codes} values.",
+    },
+    "sid_col_level": {"zh": "层", "en": "Level"},
+    "sid_col_used": {"zh": "用到的码", "en": "Codes used"},
+    "sid_col_perplexity": {"zh": "困惑度", "en": "Perplexity"},
+    "sid_col_error": {"zh": "剩余误差（被编码空间）", "en": "Error left (coded space)"},
+    "sid_col_decoder_error": {"zh": "剩余误差（解码后）", "en": "Error left (decoded)"},
+    "sid_col_resets": {"zh": "重置的死码", "en": "Dead codes reset"},
+    "sid_col_possible": {"zh": "可能的路径数", "en": "Possible paths"},
+    "sid_vs_dr_header": {"zh": "和 DR 的路径放在一起看", "en": "Beside DR's paths"},
+    "sid_vs_dr_help": {
+        "zh": "与 DR 页相同的统计量：把语义 ID 的前 L 个码看成 K^L 格子里的一条路径（冲突码之前）；DR 的路径是训练好的分配"
+              "（每部电影 J 条路径，所以计数的是（电影，路径）对）。DR 模型训练好之后才会出现它那一行。",
+        "en": "The statistics of the DR page: a semantic ID's first L codes as one path of the K^L lattice (before the "
+              "collision code); DR's paths as trained (each movie on J paths, so it counts (movie, path) pairs). DR's "
+              "row appears once its model is trained.",
+    },
+    "sid_row_sid": {"zh": "语义 ID 的码组（{quantiser}）", "en": "semantic-ID tuples ({quantiser})"},
+    "sid_row_dr": {"zh": "DR 路径（训练时 α={alpha}，J={J}）", "en": "DR paths (trained α={alpha}, J={J})"},
+    "sid_beam_header": {"zh": "一个用户的受约束束搜索", "en": "One user's constrained beam search"},
+    "sid_beam_help": {
+        "zh": "每一列是一个码的层级，每一行是一个码。每一步，解码器给束里每个前缀的每个下一个 token 打分，但只有前缀树里存在的（下面还有"
+              "这个用户没看过的电影的）才算数；保留概率最高的 B 个。最后一步之后，每个束都是一部真实的电影。B 默认是在验证用户上选出的 {beam}。",
+        "en": "Each column is a code level, each row a code. At every step the decoder scores every next token of every "
+              "prefix in the beam, but only those in the trie (with a movie this user has not seen below) count; the B "
+              "most probable are kept. After the last step every beam is a real movie. B starts at {beam}, chosen on "
+              "validation users.",
+    },
+    "sid_beam": {"zh": "束宽 B（保留的前缀数）", "en": "Beam size B (prefixes kept)"},
+    "sid_cost": {
+        "zh": "代价：{steps} 个解码步，共打分 {n} 个（前缀，token）候选（暴力打分要算全部 {total} 个 ID）；这个用户的检索用时 {ms:.1f} ms"
+              "（不含记录轨迹）。",
+        "en": "Cost: {steps} decoder steps, {n} (prefix, token) candidates scored (brute force scores all {total} IDs); "
+              "{ms:.1f} ms for this user's search (without recording the trace).",
+    },
+    "sid_col_beam_in": {"zh": "束中前缀", "en": "Prefixes in beam"},
+    "sid_col_outputs": {"zh": "候选（前缀 × token）", "en": "Candidates (prefix × token)"},
+    "sid_col_cut": {"zh": "不在 trie 中", "en": "Not in the trie"},
+    "sid_col_history": {"zh": "只剩历史", "en": "Only history"},
+    "sid_column_code": {"zh": "第 {level} 个码", "en": "code {level}"},
+    "sid_column_collision": {"zh": "冲突码", "en": "collision code"},
+    "sid_column_items": {"zh": "生成的电影", "en": "generated movies"},
+    "sid_node_hover": {
+        "zh": "{column} · 码 {code}<br>保留 {kept} · 剪掉 {pruned} · 下面只剩历史 {history} · 不在 trie 中 {cut}",
+        "en": "{column} · code {code}<br>kept {kept} · pruned {pruned} · only history below {history} · not in the trie {cut}",
+    },
+    "sid_step_code": {
+        "zh": "第 {level} 个码：束里 {beam_in} 个前缀 × {tokens} 个 token = {outputs} 个候选。{cut} 个不在前缀树里（没有电影的 ID 这样开头：叉），"
+              "{history} 个下面只剩这个用户看过的电影（菱形）；其余 {scored} 个由解码器给出 p(前缀)，保留最高的 {kept} 个（黑圈；数字：该码保留/打分）。累计打分 {total}。",
+        "en": "Code {level}: the beam's {beam_in} prefixes × {tokens} tokens = {outputs} candidates. {cut} are not in "
+              "the trie (no movie's ID starts so: crosses) and {history} lead only to movies this user has seen "
+              "(diamonds); the other {scored} get p(prefix) from the decoder and the {kept} most probable are kept "
+              "(ringed; the numbers: kept / scored per code). Scored so far {total}.",
+    },
+    "sid_step_collision": {
+        "zh": "冲突码：{beam_in} 个前缀 × {tokens} 个 token = {outputs}；{cut} 个不在前缀树里，{history} 个是看过的电影；{scored} 部电影得到 "
+              "p(ID)，最高的 {kept} 个就是走完的束。返回前 {k} 部（橙色），命中 {hits} 部（绿色，它们的 ID 画成绿色路径）。累计打分 {total}。",
+        "en": "Collision code: {beam_in} prefixes × {tokens} tokens = {outputs}; {cut} not in the trie, {history} "
+              "already seen; {scored} movies get p(ID), the {kept} most probable are the finished beams. The top {k} are "
+              "returned (orange), {hits} hits (green, their IDs drawn as green paths). Scored so far {total}.",
+    },
+    "sid_legend_lattice": {"zh": "所有码", "en": "all codes"},
+    "sid_legend_edges": {"zh": "保留的前缀（最后两个码）", "en": "kept prefixes (last two codes)"},
+    "sid_legend_earlier": {"zh": "之前保留的码", "en": "codes kept earlier"},
+    "sid_legend_cut": {"zh": "不在 trie 中", "en": "not in the trie"},
+    "sid_legend_history": {"zh": "下面只剩历史", "en": "only history below"},
+    "sid_legend_pruned": {"zh": "打分后剪掉", "en": "scored, pruned"},
+    "sid_legend_kept": {"zh": "保留（颜色：log10 p）", "en": "kept (colour: log10 p)"},
+    "sid_legend_hit_path": {"zh": "命中电影的 ID", "en": "a hit's ID"},
+    "sid_legend_items": {"zh": "生成的电影（绿：命中，橙：返回）", "en": "generated movies (green: hit, orange: returned)"},
     # ------------------------------------------------------------------ Compare
     "nav_compare": {"zh": "并排比较", "en": "Compare"},
     "home_page_compare": {

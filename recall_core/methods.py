@@ -159,7 +159,7 @@ def load_or_train(split: Split, method: str, seed: int = 0, device: str | torch.
 # The 2-D maps pages draw (UMAP of the item vectors): computed once, right after training, and stored beside
 # the artifact, so that no visitor waits for UMAP. method -> (attribute holding the vectors, metric)
 MAPS = {"two_tower": ("item_vecs", "cosine"), "nann": ("item_vecs", "euclidean"),
-        "nann_plain": ("item_vecs", "euclidean")}
+        "nann_plain": ("item_vecs", "euclidean"), "sid": ("coded_vectors", "euclidean")}
 
 
 def map_path(path: Path) -> Path:

@@ -306,6 +306,12 @@ class SemanticIDRetriever(Retriever):
         self.trie = Trie.build(self.ids, model.sizes)
         self.arrays = arrays or {}
 
+    @property
+    def coded_vectors(self) -> np.ndarray:
+        """The vectors the quantiser coded (the RQ-VAE's latent z; the item embedding for residual k-means): the
+        page's codebook map is their projection."""
+        return self.arrays["latent"]
+
     def _tensors(self, histories, users):
         h = torch.as_tensor(history_matrix(histories, self.cfg.max_items, self.split.pad), device=self.device)
         u = None if users is None else torch.as_tensor(np.asarray(users), device=self.device)

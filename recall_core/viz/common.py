@@ -30,7 +30,7 @@ def shorten(text: str, n: int = 38) -> str:
 def wrap(text: str, width: int = 120) -> str:
     """Line breaks for a Plotly annotation (which never wraps): by words for English, by characters
     (at half the width, as CJK glyphs are twice as wide) for Chinese."""
-    if not text.isascii():
+    if any("\u2e80" <= c <= "\u9fff" or "\uff00" <= c <= "\uffef" for c in text):  # CJK (not merely non-ASCII)
         width //= 2
         return "<br>".join(text[i:i + width] for i in range(0, len(text), width))
     import textwrap
