@@ -67,15 +67,13 @@ with guard():
     # -------------------------------------------------------------- codebook usage, beside DR's paths
     st.subheader(t("sid_usage_header"))
     st.caption(t("sid_usage_help"))
-    left, right = st.columns([3, 2])
-    left.plotly_chart(code_usage_figure(sid.ids, cfg.codebook_size, cfg.levels, lang()), width="stretch",
-                      key="sid_usage")
-    with right:
-        if q:
-            st.dataframe(codebook_frame(q, lang()), hide_index=True, width="stretch")
-            c = q["collisions"]
-            st.caption(t("sid_collisions", n=split.n_items, unique=c["unique_tuples"], colliding=c["colliding_items"],
-                         tuples=c["colliding_tuples"], largest=c["largest_group"], codes=q["disambiguation_codes"]))
+    st.plotly_chart(code_usage_figure(sid.ids, cfg.codebook_size, cfg.levels, lang()), width="stretch",
+                    key="sid_usage")
+    if q:
+        st.dataframe(codebook_frame(q, lang()), hide_index=True, width="stretch")
+        c = q["collisions"]
+        st.caption(t("sid_collisions", n=split.n_items, unique=c["unique_tuples"], colliding=c["colliding_items"],
+                     tuples=c["colliding_tuples"], largest=c["largest_group"], codes=q["disambiguation_codes"]))
     st.markdown(f"**{t('sid_vs_dr_header')}**")
     st.caption(t("sid_vs_dr_help"))
     rows = {t("sid_row_sid", quantiser=cfg.quantiser): (tuple_stats(sid.ids, cfg.codebook_size, cfg.levels),

@@ -539,17 +539,16 @@ STRINGS: dict[str, dict[str, str]] = {
     },
     "sid_map_computing": {"zh": "计算码本地图的 UMAP 投影（之后会缓存）…",
                           "en": "Computing the UMAP of the coded vectors (cached afterwards)…"},
-    "sid_map_code": {"zh": "码 {code}", "en": "code {code}"},
-    "sid_map_legend": {"zh": "第 {level} 个码", "en": "code {level}"},
+    "sid_map_legend": {"zh": "第 {level} 个码", "en": "code {level} ="},
     "sid_level": {"zh": "第 {level} 层", "en": "level {level}"},
     "sid_axis_code": {"zh": "码", "en": "code"},
     "sid_axis_items": {"zh": "电影数", "en": "movies"},
     "sid_usage_header": {"zh": "每层码本的使用情况", "en": "Codebook usage per level"},
     "sid_usage_help": {
-        "zh": "左：每层每个码下有多少部电影（死码就是缺一根柱子，坍缩就是一根特别高）。右：用了 K 个码中的几个、困惑度（等效码数）、"
+        "zh": "柱状图：每层每个码下有多少部电影（死码就是缺一根柱子，坍缩就是一根特别高）。表格：用了 K 个码中的几个、困惑度（等效码数）、"
               "量化到这一层后剩下的相对误差（在被编码的空间里；RQ-VAE 还给出解码回嵌入后的误差），以及训练中被重置的死码数。"
               "DR 靠 π 步里的 |c|⁴/4 惩罚防止坍缩；这里由量化器负责。",
-        "en": "Left: movies per code at each level (a dead code is a missing bar, collapse one very tall bar). Right: "
+        "en": "The bars: movies per code at each level (a dead code is a missing bar, collapse one very tall bar). The table: "
               "codes used of K, perplexity (the effective number of codes), the error left after each level relative "
               "to the coded vector (for the RQ-VAE also after decoding back to the embedding), and the dead codes "
               "reset during training. DR fights collapse with the |c|⁴/4 penalty in its π step; here the quantiser "
@@ -564,9 +563,9 @@ STRINGS: dict[str, dict[str, str]] = {
     "sid_col_level": {"zh": "层", "en": "Level"},
     "sid_col_used": {"zh": "用到的码", "en": "Codes used"},
     "sid_col_perplexity": {"zh": "困惑度", "en": "Perplexity"},
-    "sid_col_error": {"zh": "剩余误差（被编码空间）", "en": "Error left (coded space)"},
+    "sid_col_error": {"zh": "剩余误差（编码空间）", "en": "Error left (coded)"},
     "sid_col_decoder_error": {"zh": "剩余误差（解码后）", "en": "Error left (decoded)"},
-    "sid_col_resets": {"zh": "重置的死码", "en": "Dead codes reset"},
+    "sid_col_resets": {"zh": "重置死码", "en": "Codes reset"},
     "sid_col_possible": {"zh": "可能的路径数", "en": "Possible paths"},
     "sid_vs_dr_header": {"zh": "和 DR 的路径放在一起看", "en": "Beside DR's paths"},
     "sid_vs_dr_help": {

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PAGES = [("home", "召回实验室", "Recall Lab"), ("two_tower", "双塔基线", "Two-tower baseline"),
          ("tdm", "TDM", "TDM"), ("dr", "Deep Retrieval", "Deep Retrieval"), ("nann", "NANN", "NANN"),
-         ("compare", "并排比较", "Side by side")]
+         ("sid", "语义 ID", "Semantic IDs"), ("compare", "并排比较", "Side by side")]
 FIGURES: dict[str, dict] = {}
 
 
@@ -41,7 +41,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def server(data_root, trained):
-    for method in ("two_tower", "tdm", "dr", "nann", "nann_plain"):
+    for method in ("two_tower", "tdm", "dr", "nann", "nann_plain", "sid"):
         trained(method)
     with streamlit_server(data_root) as (url, proc):
         yield url
@@ -111,6 +111,8 @@ def english(browser, server, slug):
 def choose_option(page, label: str, option_index: int) -> None:
     """Open a Streamlit selectbox by its label and pick the n-th option."""
     box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first
+    box.scroll_into_view_if_needed()  # a click that first scrolls the page closes the list it opens
+    time.sleep(0.3)
     box.locator("[role='combobox']").click()
     page.locator("[role='option']").nth(option_index).click()
     wait_until_idle(page)
@@ -158,6 +160,41 @@ def test_nann_controls_and_animation(browser, server):
     page.get_by_text("without the adversarial term", exact=False).first.click()
     wait_until_idle(page)
     assert no_exception(page)
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def sid_server(data_root, trained):
+    """A server that needs only the SID model (and starts in a minute or two where the full one takes many)."""
+    trained("sid")
+    with streamlit_server(data_root) as (url, proc):
+        yield url
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_sid_controls_and_animation(browser, sid_server, lang):
+    """A user and a narrow beam picked, the lattice played to its end (the finished movies and the hits' IDs)."""
+    page, _, _ = open_page(browser, sid_server, "sid")
+    if lang == "en":
+        page.get_by_text("English", exact=True).click()
+        wait_until_idle(page)
+    labels = {"zh": ("选择一个测试用户", "束宽 B", "▶ 播放"), "en": ("Pick a test user", "Beam size B", "▶ Play")}[lang]
+    choose_option(page, labels[0], 6)
+    nudge_slider(page, labels[1], 3, "ArrowLeft")  # down to a narrow beam: the pruning is easy to see
+    assert no_exception(page)
+    chart = page.locator("[data-testid='stPlotlyChart']").filter(has=page.locator("g.slider-container")).first
+    chart.scroll_into_view_if_needed()
+    before = chart.locator("text.slider-label").first.text_content()
+    chart.locator("g.updatemenu-button").filter(has_text=labels[2]).first.click()
+    deadline = time.time() + 15
+    while time.time() < deadline and chart.locator("text.slider-label").first.text_content() == before:
+        time.sleep(0.2)
+    assert chart.locator("text.slider-label").first.text_content() != before, "the animation did not advance"
+    time.sleep(4)  # to the last step: the generated movies
+    assert chart.locator("g.textpoint text").filter(has_text="(19").count() > 0  # the generated movies' titles
+    assert no_exception(page)
+    screenshot(page, f"sid-playing-{lang}")
+    chart.screenshot(path=str(SCREENSHOTS / f"sid-lattice-{lang}.png"))
     page.close()
 
 

@@ -115,7 +115,7 @@ def test_codebook_usage_figure_and_tables(model, synthetic):
     log = {"usage": codebook_usage(codes, TINY.codebook_size), "recon_error": [1.0, 0.5, 0.3, 0.2],
            "decoder_error": [0.6, 0.4, 0.3], "resets": [2, 0, 1]}
     table = codebook_frame(log, "en")
-    assert len(table) == TINY.levels and table["Error left (coded space)"].tolist() == [0.5, 0.3, 0.2]
+    assert len(table) == TINY.levels and table["Error left (coded)"].tolist() == [0.5, 0.3, 0.2]
     assert table["Codes used"].iloc[0].endswith(f"/ {TINY.codebook_size}")
     rows = path_stats_frame({"SID": (stats, TINY.codebook_size ** TINY.levels)}, "zh")
     assert rows.iloc[0]["可能的路径数"] == TINY.codebook_size ** TINY.levels

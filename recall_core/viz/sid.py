@@ -36,7 +36,7 @@ def codebook_map(xy: np.ndarray, ids: np.ndarray, titles: list[str], lang: str =
     for code in np.unique(ids[drawn, level]):
         sel = drawn[ids[drawn, level] == code]
         fig.add_trace(go.Scattergl(
-            x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=translate("sid_map_code", lang, code=int(code)),
+            x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=str(int(code)),
             marker=dict(size=6, color=genre_colour(int(code)), opacity=0.8),
             customdata=sel, text=[f"<b>{titles[i]}</b><br>ID {id_text(ids[i])}" for i in sel],
             hovertemplate="%{text}<extra></extra>"))
@@ -132,7 +132,7 @@ def step_candidates(trace: SearchTrace, trie: Trie) -> list[dict]:
 
 
 def beam_lattice(trace: SearchTrace, trie: Trie, titles: list[str], truth: np.ndarray, lang: str = "zh",
-                 show: int = 20, height: int = 660) -> go.Figure:
+                 show: int = 20, height: int = 760) -> go.Figure:
     """One frame per decoder step.  Columns: code 1 .. code L, the collision code, then the finished items;
     rows: the codes.  In the current column each code is drawn by the best that happened to a candidate ending
     in it: kept (coloured by log10 p(prefix), ringed), scored and pruned (hollow), in the trie but leading only
@@ -262,15 +262,16 @@ def beam_lattice(trace: SearchTrace, trie: Trie, titles: list[str], truth: np.nd
         final = f == depth - 1
         ix, iy, icol, ihover, ilabel, iids = items_column() if final else ([], [], [], [], [], [])
         hx, hy = hit_paths() if final else ([], [])
-        data = [go.Scatter(x=ex_old, y=ey_old), go.Scatter(x=ex_new, y=ey_new), go.Scatter(x=ox, y=oy)]
+        data = [go.Scatter(x=ex_old, y=ey_old), go.Scatter(x=ex_new or [None], y=ey_new or [None]),
+                go.Scatter(x=ox or [None], y=oy or [None])]
         for s in STATES:
             x, y, hover, colour, label = groups[s]
             extra = {"marker": dict(kept_marker, color=colour or [0.0])} if s == "kept" else {}
             # an empty group keeps one invisible point, so that its legend entry does not come and go
             data.append(go.Scatter(x=x or [None], y=y or [None], hovertext=hover, text=label, **extra))
-        data.append(go.Scatter(x=hx, y=hy))
-        data.append(go.Scatter(x=ix, y=iy, hovertext=ihover, text=ilabel, customdata=iids,
-                               marker=dict(size=12, symbol="star", color=icol)))
+        data.append(go.Scatter(x=hx or [None], y=hy or [None]))
+        data.append(go.Scatter(x=ix or [None], y=iy or [None], hovertext=ihover, text=ilabel, customdata=iids,
+                               marker=dict(size=12, symbol="star", color=icol or KEPT_COLOUR)))
         return data
 
     # the whole lattice, faint, under everything (not animated)
@@ -281,7 +282,7 @@ def beam_lattice(trace: SearchTrace, trie: Trie, titles: list[str], truth: np.nd
     base = go.Scatter(x=bx, y=by, mode="markers", marker=dict(size=5, color="#e6e6e6"), hoverinfo="skip",
                       name=translate("sid_legend_lattice", lang))
     kept_marker = dict(size=13, colorscale="Viridis", cmin=cmin, cmax=cmax, showscale=True,
-                       colorbar=dict(title="log10 p", len=0.4, x=1.02, y=0.0, yanchor="bottom"),
+                       colorbar=dict(title="log10 p", len=0.6, y=0.5),
                        line=dict(width=2, color="black"))
     small_text = dict(textposition="middle right", textfont=dict(size=9, color="#555555"))
     templates = [
@@ -302,7 +303,7 @@ def beam_lattice(trace: SearchTrace, trie: Trie, titles: list[str], truth: np.nd
         go.Scatter(mode="lines", line=dict(color=HIT_COLOUR, width=2), opacity=0.8, hoverinfo="skip",
                    name=translate("sid_legend_hit_path", lang)),
         go.Scatter(mode="markers+text", hoverinfo="text", textposition="middle right", textfont=dict(size=11),
-                   name=translate("sid_legend_items", lang), marker=dict(size=12, symbol="star")),
+                   name=translate("sid_legend_items", lang), marker=dict(size=12, symbol="star", color=KEPT_COLOUR)),
     ]
     frames = [go.Frame(name=str(f), data=frame_data(f), traces=list(range(1, len(templates) + 1)),
                       layout=dict(annotations=[note_box(note(f))])) for f in range(depth)]
@@ -315,12 +316,13 @@ def beam_lattice(trace: SearchTrace, trie: Trie, titles: list[str], truth: np.nd
                 obj.marker.color = update.marker.color
         fig.update_layout(annotations=[note_box(note(0))])
     animation_controls(fig, [level_name(l + 1) for l in range(depth)], lang)
+    fig.layout.sliders[0].update(x=0.24, len=0.76)  # its "Step: collision code" clear of the buttons in a narrow column
     ticks = [level_name(level) for level in range(1, depth + 1)] + [translate("sid_column_items", lang)]
     fig.update_xaxes(tickvals=list(range(1, depth + 2)), ticktext=ticks, range=[0.5, depth + 2.6], side="top",
                      showgrid=False, zeroline=False)
     fig.update_yaxes(tickvals=[-c for c in range(K)], ticktext=[str(c) for c in range(K)], range=[-rows - 0.8, 0.8],
                      title=translate("sid_axis_code", lang), showgrid=False, zeroline=False)
     base_layout(fig, height=height)
-    fig.update_layout(margin=dict(l=10, r=10, t=120, b=80),
-                      legend=dict(orientation="v", x=1.02, y=1.0, xanchor="left", yanchor="top"))
+    fig.update_layout(margin=dict(l=10, r=10, t=120, b=150),  # the legend sits under the Play / step controls
+                      legend=dict(orientation="h", x=0.0, y=-0.2, xanchor="left", yanchor="top"))
     return fig
