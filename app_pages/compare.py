@@ -5,7 +5,7 @@ import streamlit as st
 from recall_core.i18n import translate
 
 from recall_core.artifacts import ArtifactError
-from recall_core.compare import (FOUR, find_report, find_scale_report, jaccard_matrix, live_segment_rows, paired_frame,
+from recall_core.compare import (SIDE_BY_SIDE, find_report, find_scale_report, jaccard_matrix, live_segment_rows, paired_frame,
                                  scale_cost_frame, scale_findings, segment_members, shown_path, summary_frame)
 from recall_core.segments import FEATURES, LEVELS
 from recall_core.methods import METHODS
@@ -19,7 +19,7 @@ from ui.widgets import localized_choice, user_picker
 
 COLUMNS = ["precision@10", "recall@10", "f1@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user",
            "ms_per_user", "train_seconds"]
-KNOBS = {"two_tower": "ef", "tdm": "beam", "dr": "beam", "nann": "ef0", "nann_plain": "ef0"}
+KNOBS = {"two_tower": "ef", "tdm": "beam", "dr": "beam", "nann": "ef0", "nann_plain": "ef0", "sid": "beam"}
 
 
 def available(name: str) -> dict:
@@ -47,7 +47,7 @@ def live_rows(name: str, methods: tuple, _models) -> list[dict]:
 
 
 PAGES = {"app_pages/two_tower.py": "two-tower", "app_pages/tdm.py": "TDM", "app_pages/dr.py": "DR",
-         "app_pages/nann.py": "NANN"}
+         "app_pages/nann.py": "NANN", "app_pages/sid.py": "SID"}
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -137,16 +137,16 @@ with guard():
         if members:
             pick = st.selectbox(t("cmp_segment_users"), [u for u, _ in members],
                                 format_func=lambda u: f"{u} · {dict(members)[u]:.2f}", key="cmp_segment_user")
-            for col, (page, method) in zip(st.columns(4), PAGES.items()):
+            for col, (page, method) in zip(st.columns(len(PAGES)), PAGES.items()):
                 col.page_link(page, label=t("cmp_segment_jump", method=method), query_params={"user": str(pick)})
     else:
         st.info(t("cmp_segments_missing"))
 
     st.subheader(t("cmp_user_header"))
-    missing = [m for m in FOUR if m not in models]
+    missing = [m for m in SIDE_BY_SIDE if m not in models]
     if missing:
         st.warning(t("cmp_missing_models", methods=", ".join(missing)))
-    present = [m for m in FOUR if m in models]
+    present = [m for m in SIDE_BY_SIDE if m in models]
     if present:
         row = user_picker(split)
         history, truth, user = split.test.inputs[row], split.test.truths[row], split.test.users[row]

@@ -29,7 +29,7 @@ from .stats import paired_difference
 from .training import resolve_device
 from .tuning import choose_search, curve_as_budget
 
-QUALITY_METHODS = ["popular", "item_cf", "two_tower", "tdm", "dr", "nann", "nann_plain"]
+QUALITY_METHODS = ["popular", "item_cf", "two_tower", "tdm", "dr", "nann", "nann_plain", "sid"]
 TABLE = ["precision@10", "recall@10", "f1@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user",
          "ms_per_user", "train_seconds"]
 DR_ALPHAS = [0.0, 1e-3, 1e-2, 1e-1]  # the π step re-run from the trained model at each α (collapse at 0)

@@ -11,7 +11,7 @@ from .paths import PROJECT_ROOT, data_root
 from .protocol import per_user_recall
 from .segments import segment_table, segment_users
 
-FOUR = ["two_tower", "tdm", "dr", "nann"]
+SIDE_BY_SIDE = ["two_tower", "tdm", "dr", "nann", "sid"]  # "one user, five methods" and the segment view
 
 
 def report_locations() -> list[Path]:
@@ -85,7 +85,7 @@ def live_segment_rows(models: dict, split) -> list[dict]:
     """The per-segment table from the models at hand (seed 0, test users) when no report has one."""
     held = split.test
     per_user = {m: per_user_recall(r.retrieve(held.inputs, 50, users=held.users).items, held.truths, 50)
-                for m, r in models.items() if m in FOUR}
+                for m, r in models.items() if m in SIDE_BY_SIDE}
     return segment_table(per_user, segment_users(split, held)) if "two_tower" in per_user else []
 
 

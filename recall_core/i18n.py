@@ -670,7 +670,7 @@ STRINGS: dict[str, dict[str, str]] = {
                                "en": "At {n:,} items, {method} does not reach {t:.2f} (best {best:.3f})."},
     "cmp_scale_missing": {"zh": "还没有规模实验的报告。运行 `python -m recall_core.scale --max-items 100000 --out data/bench/scale` 生成它。",
                           "en": "No scale-study report yet. Run `python -m recall_core.scale --max-items 100000 --out data/bench/scale` to make one."},
-    "cmp_user_header": {"zh": "同一个用户，四种方法", "en": "One user, four methods"},
+    "cmp_user_header": {"zh": "同一个用户，五种方法", "en": "One user, five methods"},
     "cmp_overlap_header": {"zh": "结果重合度（Jaccard）", "en": "Overlap of the results (Jaccard)"},
     "cmp_spent": {"zh": "打分 {n} 次 · 命中 {hits}", "en": "{n} evaluations · {hits} hits"},
     "cmp_missing_models": {"zh": "这些方法还没训练：{methods}。用左侧栏按钮训练后再来。",
@@ -733,7 +733,7 @@ STRINGS: dict[str, dict[str, str]] = {
               "在 ml-100k 这么小、口味比较集中的数据上，双塔很强：内积模型数据少时最好训练。按用户分组看（上面的“谁更适合谁”），"
               "兴趣分散的用户才是交叉模型该赢的地方；首页的构造数据把这一点推到极端，并如实给出哪些方法在那里守住了召回、哪些没有。\n"
               "- **代价**：暴力打分要把每个物品都算一遍。TDM 每层只算 2B 个节点，总数约 2·B·树深；DR 先算格子里的 K + (D−1)·B·K 个节点再精排路径上的物品；"
-              "NANN 每一跳只算邻居。目录只有 1,447 部电影时，这些索引省下的并不多；目录到十万、百万时，它们的打分次数大致按 log n 增长，而暴力按 n 增长——这才是它们存在的理由。\n"
+              "NANN 每一跳只算邻居。目录只有 1,447 部电影时，这些索引省下的并不多；目录变大后它们各自要算多少、比暴力快多少，看上面“代价如何增长”的实测（有的方法在那里并没有达到目标，表里照实写出）。语义 ID 的生成器每步为 B 个前缀各算 K 个下一个码，共 L 步：代价由 K、L、B 决定，不直接随目录大小增长，但每个物品要先有一个码元组。\n"
               "- **什么时候选哪个**：模型能写成内积、要最简单的系统 → 双塔 + ANN；想用带注意力的复杂模型、能接受索引与模型一起训练 → TDM（树）或 DR（路径，一个物品可属于多个簇）；"
               "已经有一个训练好的复杂模型、不想改训练流程 → NANN（训练后建图，用模型本身搜索）。",
         "en": "- **Quality**: \"better\" is decided by the paired table above: each test user's difference to the "
@@ -744,8 +744,9 @@ STRINGS: dict[str, dict[str, str]] = {
               "world pushes that to the extreme and says which methods keep their recall there and which do not.\n"
               "- **Cost**: brute force scores every item. TDM scores 2B nodes per level, about 2·B·depth in all; DR "
               "scores K + (D−1)·B·K lattice nodes, then reranks the movies on the paths; NANN scores only neighbours "
-              "at each hop. With 1,447 movies these indexes save little; at 10^5–10^6 items their evaluations grow "
-              "roughly with log n while brute force grows with n — which is why they exist.\n"
+              "at each hop; the semantic-ID generator scores K next codes for each of B prefixes per step, L steps: a "
+              "cost set by K, L and B, not directly by the catalogue's size. With 1,447 movies these indexes save little; how their cost grows with the catalogue, "
+              "and which of them do not reach their targets, is measured in \"how cost grows\" above.\n"
               "- **When to choose which**: the model can be an inner product and you want the simplest system → "
               "two towers + ANN; you want an attention model and can train the index with it → TDM (a tree) or DR "
               "(paths; an item may belong to several clusters); you already have a trained complex model and do not "

@@ -208,12 +208,13 @@ def test_nann_page(trained, ml100k, lang, clear_caches):
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_compare_page(trained, ml100k, lang, clear_caches):
-    for method in ("two_tower", "tdm", "dr", "nann"):
+    for method in ("two_tower", "tdm", "dr", "nann", "sid"):
         trained(method)
     at = fresh_app(lang).run()
     at.switch_page("app_pages/compare.py").run()
     assert_clean(at)
-    assert len(at.dataframe) >= 5  # the table and four ranked lists
+    assert len(at.dataframe) >= 6  # the table and five ranked lists
+    assert not any("sid" in w.value for w in at.warning)  # no model missing: SID sits beside the other four
     at.slider(key="cmp_k").set_value(50).run()
     at.selectbox(key=f"user_{lang}").set_value(7).run()
     assert_clean(at)
@@ -224,7 +225,7 @@ def test_compare_page(trained, ml100k, lang, clear_caches):
     chart = next(c for c in at.get("plotly_chart") if "recall@50 %{y:.3f}" in c.proto.spec)  # the segment bars
     assert all(f'"{m}"' in chart.proto.spec for m in ("two_tower", "tdm", "dr", "nann"))
     links = at.get("page_link")
-    assert len(links) == 4 and all("user=" in link.proto.query_string for link in links)
+    assert len(links) == 5 and all("user=" in link.proto.query_string for link in links)
     # how cost grows: the scale study's report (committed in bench/scale), per scorer and threshold
     scale = ROOT / "bench" / "scale" / "report.json"
     if scale.exists():

@@ -233,3 +233,27 @@ def test_compare_who_wins_for_whom_and_jump_to_a_user(browser, server, lang):
     assert "user=" in page.url and "/tdm" in page.url
     assert no_exception(page) and "TDM" in page.locator("h1").first.inner_text()
     page.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_compare_cost_section_switches_scorer_and_measure(browser, server, lang):
+    """How cost grows (issue 12): the scale study's section draws its two figures; switching to the non-linear
+    scorer and to ms redraws them without an error; screenshot of the section."""
+    from conftest import ROOT
+
+    if not (ROOT / "bench" / "scale" / "report.json").exists():
+        pytest.skip("no committed scale report")
+    page = english(browser, server, "compare") if lang == "en" else open_page(browser, server, "compare")[0]
+    header = {"zh": "目录越大，代价怎样增长", "en": "How cost grows with the catalogue"}[lang]
+    page.get_by_text(header, exact=False).first.scroll_into_view_if_needed()
+    charts = page.locator("[data-testid='stPlotlyChart']").count()
+    nonlinear = {"zh": "非线性", "en": "non-linear"}[lang]
+    page.locator("[data-testid='stRadio'] label").filter(has_text=nonlinear).first.click()
+    wait_until_idle(page)
+    page.locator("[data-testid='stRadio'] label").filter(has_text={"zh": "毫秒", "en": "ms per query"}[lang]).first.click()
+    wait_until_idle(page)
+    assert no_exception(page) and page.locator("[data-testid='stAlert']").filter(has_text="Traceback").count() == 0
+    assert page.locator("[data-testid='stPlotlyChart']").count() == charts  # the same figures, redrawn
+    page.get_by_text(header, exact=False).first.scroll_into_view_if_needed()
+    screenshot(page, f"compare-cost-{lang}")
+    page.close()

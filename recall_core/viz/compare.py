@@ -6,7 +6,8 @@ import plotly.graph_objects as go
 
 from .common import base_layout
 
-METHOD_COLOURS = {"brute_force": "#444444", "tdm": "#1f77b4", "dr": "#2ca02c", "nann": "#d62728"}
+METHOD_COLOURS = {"brute_force": "#444444", "tdm": "#1f77b4", "dr": "#2ca02c", "nann": "#d62728",
+                  "sid": "#9467bd"}
 
 
 def overlap_heatmap(matrix: pd.DataFrame) -> go.Figure:
