@@ -181,11 +181,16 @@ def percentile(values, q: float) -> float:
 
 def run_stats(runs: list[dict]) -> dict:
     """Per-rerun server times: count, outcomes, p50/p95/p99/max over the runs that completed (ok or st.stop)."""
-    done = [r["seconds"] for r in runs if r.get("outcome") in ("ok", "stop")]
+    finished = [r for r in runs if r.get("outcome") in ("ok", "stop")]
+    done = [r["seconds"] for r in finished]
     out = {"runs": len(runs), "outcomes": dict(Counter(r.get("outcome", "?") for r in runs))}
     if done:
         out.update({"p50_s": round(percentile(done, 50), 3), "p95_s": round(percentile(done, 95), 3),
                     "p99_s": round(percentile(done, 99), 3), "max_s": round(max(done), 3)})
+    cpu = [r["cpu_seconds"] for r in finished if "cpu_seconds" in r]
+    if cpu:  # the script thread's own CPU time: what the run costs without waiting behind anything
+        out.update({"cpu_p50_s": round(percentile(cpu, 50), 3), "cpu_p95_s": round(percentile(cpu, 95), 3),
+                    "cpu_p99_s": round(percentile(cpu, 99), 3)})
     return out
 
 

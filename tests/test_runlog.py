@@ -55,6 +55,7 @@ def test_timed_run_records_duration_page_and_outcome(tmp_path):
     runs = read_runs(path)
     assert [r["outcome"] for r in runs] == ["ok", "stop", "rerun", "error:KeyError"]
     assert all(r["page"] == "tdm" and r["seconds"] >= 0 and r["t"] > 0 for r in runs)
+    assert all(0 <= r["cpu_seconds"] <= r["seconds"] + 0.01 for r in runs)
     assert all(r["session"] is None for r in runs)  # outside a Streamlit session
 
 
@@ -92,4 +93,5 @@ def test_the_app_logs_each_script_run(tmp_path, monkeypatch):
     runs = read_runs(log)
     assert [(r["page"], r["outcome"]) for r in runs] == [("home", "ok"), ("two_tower", "stop")]
     assert runs[0]["session"] and runs[0]["session"] == runs[1]["session"]
-    assert all(0 < r["seconds"] < 120 for r in runs)
+    assert all(0 < r["seconds"] < 120 and 0 < r["cpu_seconds"] for r in runs)
+    assert all(r["cpu_seconds"] <= r["seconds"] + 0.05 for r in runs)  # one thread's CPU time within the wall time

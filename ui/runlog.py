@@ -2,7 +2,8 @@
 
 With ``RECALL_LAB_RUN_LOG=/path/runs.jsonl`` every script run appends one JSON line
 ``{"t": wall time at the end, "page": url path, "session": Streamlit session id, "seconds": duration,
-"outcome": "ok" | "stop" | "rerun" | "error:<type>"}``.  ``rerun`` is a run cut short by a newer
+"cpu_seconds": CPU time of the script thread, "outcome": "ok" | "stop" | "rerun" | "error:<type>"}``
+(``seconds`` includes waiting for the CPU and the GIL behind other sessions; ``cpu_seconds`` does not).  ``rerun`` is a run cut short by a newer
 one (a widget changed while it ran, or ``st.rerun``).  The file is opened with O_APPEND and each
 line is one ``write``, so concurrent sessions never interleave lines; a log that cannot be written
 is skipped silently: timing never breaks the app.
@@ -86,7 +87,7 @@ def timed_run(log_path: str | None = None, profile_dir: str | None = None):
             profiler.enable()
         except ValueError:  # another profiler is active in this thread
             profiler = None
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.thread_time()
     error: BaseException | None = None
     try:
         yield run
@@ -94,7 +95,7 @@ def timed_run(log_path: str | None = None, profile_dir: str | None = None):
         error = exc
         raise
     finally:
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, time.thread_time() - cpu_start
         session = _session_id()
         if profiler is not None:
             profiler.disable()
@@ -106,7 +107,8 @@ def timed_run(log_path: str | None = None, profile_dir: str | None = None):
                 pass
         if log_path:
             append_line(log_path, {"t": time.time(), "page": page_name(run.page), "session": session,
-                                   "seconds": round(seconds, 6), "outcome": _outcome(error)})
+                                   "seconds": round(seconds, 6), "cpu_seconds": round(cpu_seconds, 6),
+                                   "outcome": _outcome(error)})
 
 
 def read_runs(path: str | os.PathLike) -> list[dict]:
