@@ -11,7 +11,7 @@ import numpy as np
 from .i18n import translate
 
 NAMES = {"two_tower": "two-tower", "tdm": "TDM", "dr": "DR", "nann": "NANN", "nann_plain": "NANN (no adversarial)",
-         "item_cf": "item-CF", "popular": "popularity"}
+         "item_cf": "item-CF", "popular": "popularity", "sid": "semantic IDs"}
 
 
 def _name(method: str) -> str:
@@ -27,7 +27,7 @@ def real_data_findings(report: dict, lang: str = "en") -> list[str]:
     out = [translate("claim_baseline", lang, dataset=report["dataset"], users=report["n_test_users"],
                      seeds=len(report.get("seeds", [])), tt=by["two_tower"]["recall@50"],
                      cf=by.get("item_cf", {}).get("recall@50", float("nan")))]
-    for method in ("tdm", "dr", "nann"):
+    for method in ("tdm", "dr", "nann", "sid"):
         if method not in by or method not in paired:
             continue
         d = paired[method]
