@@ -127,7 +127,7 @@ def validation_standard_error(split) -> float:
 
 def _epoch_seconds(train_log: dict) -> float | None:
     seconds = list(train_log.get("seconds_per_epoch", []))
-    for phase in train_log.get("phases", []):
+    for phase in train_log.get("phases", []) + [train_log.get("generator", {})]:  # TDM / DR phases, SID's generator
         seconds += phase.get("seconds_per_epoch", [])
     return float(np.mean(seconds)) if seconds else None
 
