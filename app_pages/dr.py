@@ -4,11 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from recall_core.dr import DR_BEAMS, multi_cluster_items, path_codes, path_genre_mix, path_size_stats, rerun_path_step
-from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.dr import beam_animation, lattice_sankey, path_size_histogram
-from recall_core.viz.tables import ranking_frame
 from ui.state import dataset, guard, lang, require_data, require_model, t
-from ui.widgets import hits_summary, user_picker
+from ui.widgets import budget_section, ranked_result, user_picker
 
 ALPHAS = [0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 
@@ -106,15 +104,6 @@ with guard():
         }), hide_index=True, width="stretch")
         st.caption(t("scored_summary", n=trace.n_scored, total=split.n_items, frac=trace.n_scored / split.n_items))
     with right:
-        items = result.items[0]
-        st.markdown(f"**{t('result_header')}** · " + hits_summary(items, truth, k))
-        st.dataframe(ranking_frame(cat, items, result.scores[0], truth, lang()), hide_index=True, width="stretch",
-                     height=320)
+        ranked_result(cat, result.items[0], result.scores[0], truth, k)
 
-    curve = dr.log.get("budget_curve")
-    if curve:
-        st.subheader(t("budget_header"))
-        st.caption(t("budget_on_validation"))
-        ceiling = dr.log.get("bruteforce_recall@50", 0)
-        st.plotly_chart(budget_curve_figure({"DR": curve}, {"DR": "beam"}, {"DR": ceiling}, lang()), width="stretch",
-                        key="dr_budget")
+    budget_section("DR", dr.log.get("budget_curve"), "beam", dr.log.get("bruteforce_recall@50", 0), "dr_budget")

@@ -7,11 +7,9 @@ from recall_core.artifacts import artifact_path
 from recall_core.i18n import translate
 from recall_core.nann import graph_misses
 from recall_core.methods import prepare_maps
-from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.nann import graph_layer_map, search_animation
-from recall_core.viz.tables import ranking_frame
 from ui.state import dataset, guard, lang, require_data, require_model, t
-from ui.widgets import hits_summary, localized_choice, user_picker
+from ui.widgets import budget_section, localized_choice, ranked_result, user_picker
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -73,9 +71,7 @@ with guard():
 
     left, right = st.columns(2)
     with left:
-        st.markdown(f"**{t('result_header')}** · " + hits_summary(returned, truth, k))
-        st.dataframe(ranking_frame(cat, returned, result.scores[0], truth, lang()), hide_index=True,
-                     width="stretch", height=320)
+        ranked_result(cat, returned, result.scores[0], truth, k)
     with right:
         if compare:
             missed, why = graph_misses(nann.graph, trace, best)
@@ -103,10 +99,5 @@ with guard():
     st.plotly_chart(graph_layer_map(xy, nann.graph, level, cat.main_genre(), cat.genre_names, cat.titles, lang()),
                     width="stretch", key="nann_layers")
 
-    curve = nann.log.get("budget_curve")
-    if curve:
-        st.subheader(t("budget_header"))
-        st.caption(t("budget_on_validation"))
-        name = "NANN" if variant == "nann" else "NANN (plain)"
-        st.plotly_chart(budget_curve_figure({name: curve}, {name: "ef0"}, {name: nann.log.get("bruteforce_recall@50", 0)},
-                                            lang()), width="stretch", key="nann_budget")
+    budget_section("NANN" if variant == "nann" else "NANN (plain)", nann.log.get("budget_curve"), "ef0",
+                   nann.log.get("bruteforce_recall@50", 0), "nann_budget")

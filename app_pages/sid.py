@@ -6,13 +6,11 @@ import streamlit as st
 from recall_core.artifacts import ArtifactError, artifact_path
 from recall_core.dr import path_size_stats
 from recall_core.methods import prepare_maps
-from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.sid import (beam_lattice, code_usage_figure, codebook_frame, codebook_map, path_stats_frame,
                                  tuple_stats)
-from recall_core.viz.tables import ranking_frame
 from recall_core.sid import SID_BEAMS
 from ui.state import dataset, device, get_retriever, guard, lang, require_data, require_model, t
-from ui.widgets import hits_summary, user_picker
+from ui.widgets import budget_section, ranked_result, user_picker
 
 SMALL_BEAMS = [1, 2, 5, 10, 20]  # narrow beams: the pruning is easy to follow
 
@@ -114,15 +112,6 @@ with guard():
             t("col_total"): trace.scored_so_far(),
         }), hide_index=True, width="stretch")
     with right:
-        items = result.items[0]
-        st.markdown(f"**{t('result_header')}** · " + hits_summary(items, truth, k))
-        st.dataframe(ranking_frame(cat, items, result.scores[0], truth, lang()), hide_index=True, width="stretch",
-                     height=320)
+        ranked_result(cat, result.items[0], result.scores[0], truth, k)
 
-    curve = sid.log.get("budget_curve")
-    if curve:
-        st.subheader(t("budget_header"))
-        st.caption(t("budget_on_validation"))
-        ceiling = sid.log.get("bruteforce_recall@50", 0)
-        st.plotly_chart(budget_curve_figure({"SID": curve}, {"SID": "beam"}, {"SID": ceiling}, lang()),
-                        width="stretch", key="sid_budget")
+    budget_section("SID", sid.log.get("budget_curve"), "beam", sid.log.get("bruteforce_recall@50", 0), "sid_budget")

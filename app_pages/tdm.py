@@ -5,12 +5,10 @@ import streamlit as st
 
 from recall_core.i18n import translate
 from recall_core.tdm import beam_sizes, training_example
-from recall_core.viz.tables import ranking_frame
-from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.tdm import (beam_search_animation, level_story, marker_count, node_labels, sample_path_figure,
                                  zoom_choices)
 from ui.state import dataset, guard, lang, require_data, require_model, t
-from ui.widgets import hits_summary, localized_choice, user_picker
+from ui.widgets import budget_section, localized_choice, ranked_result, user_picker
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -99,9 +97,7 @@ with guard():
             t("col_total"): [r["total"] for r in story],
         }), hide_index=True, width="stretch")
     with right:
-        st.markdown(f"**{t('result_header')}** · " + hits_summary(result.items[0], truth, k))
-        st.dataframe(ranking_frame(split.catalogue, result.items[0], result.scores[0], truth, lang()),
-                     hide_index=True, width="stretch", height=320)
+        ranked_result(split.catalogue, result.items[0], result.scores[0], truth, k)
 
     st.subheader(t("tdm_samples_header"))
     target = int(history[-1])
@@ -130,10 +126,5 @@ with guard():
                                    for r in reports],
     }), hide_index=True, width="stretch")
 
-    curve = tdm.log.get("budget_curve")
-    if curve:
-        st.subheader(t("budget_header"))
-        st.caption(t("budget_on_validation"))
-        ceiling = tdm.rounds[-1].report.get("valid_bruteforce_recall@50", 0)
-        st.plotly_chart(budget_curve_figure({"TDM": curve}, {"TDM": "beam"}, {"TDM": ceiling}, lang()),
-                        width="stretch", key="tdm_budget")
+    budget_section("TDM", tdm.log.get("budget_curve"), "beam",
+                   tdm.rounds[-1].report.get("valid_bruteforce_recall@50", 0), "tdm_budget")

@@ -1,4 +1,5 @@
-"""Widgets several pages share: the test-user picker and its history, translated choices, hit counts."""
+"""Widgets several pages share: the test-user picker and its history, translated choices, hit counts, the
+ranked result list and the budget curve of a method page."""
 from __future__ import annotations
 
 import streamlit as st
@@ -6,7 +7,8 @@ import streamlit as st
 from recall_core.data import Split
 from recall_core.i18n import translate
 from recall_core.protocol import count_hits
-from recall_core.viz.tables import history_frame
+from recall_core.viz.curves import budget_curve_figure
+from recall_core.viz.tables import history_frame, ranking_frame
 
 from .state import lang, t
 
@@ -58,3 +60,18 @@ def user_picker(split: Split, key: str = "user") -> int:
                      width="stretch", height=240)
         st.caption(t("truth_header", n=len(test.truths[row])))
     return int(row)
+
+
+def ranked_result(catalogue, items, scores, truth, k: int) -> None:
+    """The returned movies, best first, with the hits marked, under "n of the K are in the held-out half"."""
+    st.markdown(f"**{t('result_header')}** · " + hits_summary(items, truth, k))
+    st.dataframe(ranking_frame(catalogue, items, scores, truth, lang()), hide_index=True, width="stretch", height=320)
+
+
+def budget_section(name: str, curve: list[dict] | None, knob: str, ceiling: float, key: str) -> None:
+    """A method page's budget curve (recall@50 against evaluations, validation users) under its header."""
+    if not curve:
+        return
+    st.subheader(t("budget_header"))
+    st.caption(t("budget_on_validation"))
+    st.plotly_chart(budget_curve_figure({name: curve}, {name: knob}, {name: ceiling}, lang()), width="stretch", key=key)
