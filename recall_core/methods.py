@@ -7,6 +7,7 @@ processes (or two browser sessions) asking at once train once.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import sys
 import time
@@ -153,6 +154,8 @@ def load_or_train(split: Split, method: str, seed: int = 0, device: str | torch.
                        state=state, arrays=arrays, log=train_log)
         say(f"[recall-lab] trained {method} in {train_log['wall_seconds']:.0f} s, saved to {path}")
         prepare_maps(retriever, method, path)
+        if config is None:  # the Home page's row for the default model (see stored_evaluation)
+            store_evaluation(split, method, retriever, seed, root)
         return retriever
 
 
@@ -174,3 +177,44 @@ def prepare_maps(retriever: Retriever, method: str, path: Path):
 
     attribute, metric = MAPS[method]
     return cached_umap(map_path(path), getattr(retriever, attribute), metric=metric)
+
+
+# The test-set evaluation the Home page shows: computed once, right after training, and stored beside the
+# artifact (like the maps), so that the first visitor of a fresh server does not wait for every model to be
+# loaded and evaluated.  Valid for one artifact (its creation stamp) and one search setting (the config).
+def evaluation_path(path: Path) -> Path:
+    return path.with_suffix(".eval.json")
+
+
+def stored_evaluation(split: Split, method: str, seed: int = 0, root: Path | None = None) -> dict | None:
+    """The stored evaluation of the ready artifact under today's default config, or None."""
+    path = artifacts.artifact_path(split.name, method, seed, root)
+    meta = artifacts.read_meta(path)
+    if meta is None or artifact_status(split, method, seed, root) != "ready":
+        return None
+    try:
+        stored = json.loads(evaluation_path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    key = _evaluation_key(split, method, meta)
+    return stored.get("report") if stored.get("key") == key else None
+
+
+def store_evaluation(split: Split, method: str, retriever: Retriever, seed: int = 0, root: Path | None = None) -> dict:
+    """Evaluate the model on the test users (``protocol.evaluate``, default search setting) and store the row."""
+    from .protocol import evaluate
+
+    path = artifacts.artifact_path(split.name, method, seed, root)
+    report = evaluate(retriever, split)
+    meta = artifacts.read_meta(path)
+    if meta is not None:
+        record = {"key": _evaluation_key(split, method, meta), "report": report}
+        artifacts.atomic_write_bytes(evaluation_path(path),
+                                     lambda fh: fh.write(json.dumps(record, default=float).encode()))
+    return report
+
+
+def _evaluation_key(split: Split, method: str, meta: dict) -> dict:
+    cfg = default_config(method, split.name)
+    return {"created": meta.get("created"), "data": split.fingerprint(),
+            "config": artifacts.normalise_config(asdict(cfg)) if cfg is not None else None}

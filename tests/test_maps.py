@@ -53,3 +53,24 @@ def test_pages_draw_their_map_without_computing_umap(trained, page, method, monk
     assert_clean(at)
     assert at.get("plotly_chart")
     st.cache_resource.clear()
+
+
+def test_training_stores_the_test_evaluation_for_the_home_page(tmp_path, synthetic, monkeypatch):
+    """The Home page's row of a model is evaluated once, at training time, and read without loading the model;
+    it belongs to one artifact (a retrained model's stamp no longer matches it)."""
+    import json
+
+    from recall_core import methods
+    from recall_core.protocol import evaluate
+
+    monkeypatch.setattr(methods, "default_config", lambda method, dataset=None: TINY if method == "two_tower" else None)
+    model = methods.load_or_train(synthetic, "two_tower", root=tmp_path, device="cpu")
+    stored = methods.stored_evaluation(synthetic, "two_tower", root=tmp_path)
+    assert stored is not None and stored["recall@50"] == pytest.approx(evaluate(model, synthetic)["recall@50"])
+    path = artifacts.artifact_path(synthetic.name, "two_tower", 0, tmp_path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["created"] = "another training"
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    assert methods.stored_evaluation(synthetic, "two_tower", root=tmp_path) is None
+    methods.evaluation_path(path).write_text("not json")  # unreadable: recomputed by the page, never an error
+    assert methods.stored_evaluation(synthetic, "two_tower", root=tmp_path) is None
