@@ -43,7 +43,7 @@ PICK_USER = re.compile("Pick a test user|选择一个测试用户")
 LANGUAGE_LABEL = {"zh": "English", "en": "中文"}  # the radio option that switches away from the current language
 PLAY = re.compile("Play|播放")
 ERROR_TEXT = re.compile("went wrong|出错")
-ANIMATED = {"tdm", "dr", "nann"}  # pages with a Plotly animation (Play / Pause)
+ANIMATED = {"tdm", "dr", "nann", "sid"}  # pages with a Plotly animation (Play / Pause)
 SKIP_SHOTS: Path | None = None  # where a page without the expected control is photographed (set by main)
 
 
@@ -237,7 +237,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=30)
     ap.add_argument("--browsers", type=int, default=0, help="Chromium processes (default: one per 10 sessions)")
-    ap.add_argument("--pages", default="tdm,dr,nann,two_tower,compare", help="pages the paths cycle through")
+    ap.add_argument("--pages", default="tdm,dr,nann,sid,two_tower,compare", help="pages the paths cycle through")
     ap.add_argument("--think", type=float, default=2.0, help="mean pause between a student's actions, seconds")
     ap.add_argument("--stagger", type=float, default=0.5, help="seconds between two students' arrivals")
     ap.add_argument("--no-warmup", dest="warmup", action="store_false", help="no teacher visit before the class")

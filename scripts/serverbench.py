@@ -21,7 +21,8 @@ from ui.runlog import RUN_LOG_ENV, read_runs  # noqa: E402,F401  (read_runs is r
 
 # The models a page needs to be live (home and compare show whichever models are trained; the NANN page's
 # variant without adversarial training is one click away).
-PAGE_MODELS = {"two_tower": ("two_tower",), "tdm": ("tdm",), "dr": ("dr",), "nann": ("nann", "nann_plain")}
+PAGE_MODELS = {"two_tower": ("two_tower",), "tdm": ("tdm",), "dr": ("dr",), "nann": ("nann", "nann_plain"),
+               "sid": ("sid",)}
 
 
 def registered_pages(app: Path = ROOT / "app.py") -> list[dict]:
