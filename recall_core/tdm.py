@@ -532,16 +532,17 @@ def train_tdm(split: Split, cfg: TDMConfig = TDMConfig(), seed: int = 0, device=
 
 
 def training_curve(retriever: TDM, split: Split, k: int = 50) -> list[dict]:
-    """The budget curve stored with the model (validation users): beams from 1 up to the first one that scores
-    more nodes than there are items, then the exhaustive beam, which returns exactly the brute-force top-k
+    """The budget curve stored with the model (validation users): beams from 1 while they score no more nodes than
+    there are items, then the exhaustive beam, which returns exactly the brute-force top-k
     (tests/test_tdm.py checks it) and is drawn at brute force's cost, n_items evaluations.  Wider beams in
     between cost more than scoring every item once and were most of TDM's training time (issue 13 profile)."""
     sizes = beam_sizes(retriever.tree)
     rows = []
     for beam in sizes[:-1]:
-        rows += budget_curve(retriever, split.valid, "beam", [beam], k)
-        if rows[-1]["scored_per_user"] > retriever.n_items:
+        row = budget_curve(retriever, split.valid, "beam", [beam], k)[0]
+        if row["scored_per_user"] > retriever.n_items:  # costlier than scoring every item: brute force is the point
             break
+        rows.append(row)
     brute = retriever.brute_force(split.valid.inputs, k).items
     rows.append({"beam": sizes[-1], "scored_per_user": float(retriever.n_items), "exhaustive": True,
                  f"recall@{k}": ranking_metrics(brute, split.valid.truths, (k,))[f"recall@{k}"]})

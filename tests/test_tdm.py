@@ -358,6 +358,8 @@ def test_tdm_on_ml100k_beam_reaches_its_ceiling_and_beats_popularity(trained, ml
     assert not any(key.startswith("test") for r in tdm.rounds for key in r.report)  # test users are used once
     curve = tdm.log["budget_curve"]
     assert [row["beam"] for row in curve] == sorted(row["beam"] for row in curve)
+    costs = [row["scored_per_user"] for row in curve]
+    assert costs == sorted(costs) and costs[-1] == ml100k.n_items  # no beam dearer than brute force is drawn
     # the last beam keeps every node above the leaves: the search is exhaustive, so it IS brute force
     assert curve[-1]["beam"] >= len(tdm.tree.nodes_at(tdm.tree.start_level(curve[-1]["beam"])))
     full = tdm.retrieve(ml100k.valid.inputs, 50, beam=curve[-1]["beam"]).items
@@ -365,3 +367,18 @@ def test_tdm_on_ml100k_beam_reaches_its_ceiling_and_beats_popularity(trained, ml
     assert np.array_equal(np.sort(full, 1), np.sort(brute, 1))  # same items (exact float ties may swap order)
     # the stored curve is computed on validation users, and its last point is that brute force
     assert curve[-1]["recall@50"] == ranking_metrics(brute, ml100k.valid.truths, (50,))["recall@50"]
+
+
+def test_stored_budget_curve_stops_where_the_beam_costs_more_than_brute_force(synthetic):
+    """training_curve: beams while they score at most n_items nodes, then the exhaustive beam drawn at n_items,
+    whose recall is the brute force's (validation users)."""
+    from recall_core.tdm import beam_sizes, training_curve
+
+    tdm = train_tdm(synthetic, TDMConfig(epochs=1, round_epochs=0, tree_rounds=0, dim=8, attention_hidden=8,
+                                         hidden=(16,)), seed=0)
+    curve = training_curve(tdm, synthetic)
+    costs = [row["scored_per_user"] for row in curve]
+    assert costs == sorted(costs) and costs[-1] == synthetic.n_items and curve[-1]["exhaustive"]
+    assert curve[-1]["beam"] == beam_sizes(tdm.tree)[-1] and len(curve) < len(beam_sizes(tdm.tree))
+    brute = tdm.brute_force(synthetic.valid.inputs, 50).items
+    assert curve[-1]["recall@50"] == ranking_metrics(brute, synthetic.valid.truths, (50,))["recall@50"]
