@@ -247,11 +247,13 @@ def test_compare_cost_section_switches_scorer_and_measure(browser, server, lang)
     header = {"zh": "目录越大，代价怎样增长", "en": "How cost grows with the catalogue"}[lang]
     page.get_by_text(header, exact=False).first.scroll_into_view_if_needed()
     charts = page.locator("[data-testid='stPlotlyChart']").count()
-    nonlinear = {"zh": "非线性", "en": "non-linear"}[lang]
-    page.locator("[data-testid='stRadio'] label").filter(has_text=nonlinear).first.click()
+    option = lambda text: page.locator("[data-testid='stRadio'] label").filter(has_text=text).first  # noqa: E731
+    option("λ = 1").click()  # the non-linear scorer (the group's own label says "non-linear" too: match the option)
     wait_until_idle(page)
-    page.locator("[data-testid='stRadio'] label").filter(has_text={"zh": "毫秒", "en": "ms per query"}[lang]).first.click()
+    option({"zh": "每条查询的毫秒数", "en": "ms per query"}[lang]).click()
     wait_until_idle(page)
+    assert option("λ = 1").locator("input").is_checked()
+    assert option({"zh": "每条查询的毫秒数", "en": "ms per query"}[lang]).locator("input").is_checked()
     assert no_exception(page) and page.locator("[data-testid='stAlert']").filter(has_text="Traceback").count() == 0
     assert page.locator("[data-testid='stPlotlyChart']").count() == charts  # the same figures, redrawn
     page.get_by_text(header, exact=False).first.scroll_into_view_if_needed()
