@@ -96,7 +96,8 @@ STRINGS: dict[str, dict[str, str]] = {
               "没有任何“交叉”：模型看不到“这个用户的历史里哪几部电影和这个候选最相关”。\n\n"
               "这里的三种方法各自为打破这个限制而设计（它们在哪里真的做到了、哪里没有，见下面的证据）：**TDM** 用一棵树做索引、任意深度模型逐层打分；**Deep Retrieval** "
               "把索引本身变成可学习的离散路径；**NANN（二向箔）** 训练完任意神经网络后，再在 HNSW 图上用模型本身"
-              "搜索。每一页都可以一步一步看它们怎样搜索，旁边是同一协议下的双塔基线。",
+              "搜索。**语义 ID**（TIGER）是这条线的下一步：每部电影是一串由量化器给出的码，Transformer 在只含真实 ID 的前缀树上把下一部电影逐码生成出来。"
+              "每一页都可以一步一步看它们怎样搜索，旁边是同一协议下的双塔基线。",
         "en": "Retrieval must pick a few hundred candidates out of a huge catalogue in milliseconds. A two-tower "
               "model encodes the user and the item separately and lets them meet only in one inner product. That "
               "is what makes it servable (item vectors are precomputed and indexed for nearest-neighbour search) "
@@ -105,7 +106,9 @@ STRINGS: dict[str, dict[str, str]] = {
               "The three methods here are each built to break that limit (where they do and where they do not, see the evidence below): **TDM** indexes items in a tree and lets any deep "
               "model score it level by level; **Deep Retrieval** makes the index itself a learned set of discrete "
               "paths; **NANN (二向箔)** trains any neural scorer first and then searches an HNSW graph with the "
-              "model itself. Every page lets you step through a search, next to the two-tower baseline under the "
+              "model itself. **Semantic IDs** (TIGER) are the next step of the lineage: each movie is a tuple of codes "
+              "from a quantiser, and a Transformer generates the next movie code by code over the trie of IDs that "
+              "exist. Every page lets you step through a search, next to the two-tower baseline under the "
               "same protocol.",
     },
     "home_picture_caption": {
