@@ -6,7 +6,7 @@ import streamlit as st
 from recall_core.dr import DR_BEAMS, multi_cluster_items, path_codes, path_genre_mix, path_size_stats, rerun_path_step
 from recall_core.viz.dr import beam_animation, lattice_sankey, path_size_histogram
 from ui.state import dataset, guard, lang, require_data, require_model, t
-from ui.widgets import budget_section, ranked_result, user_picker
+from ui.widgets import budget_section, html_download, ranked_result, user_picker
 
 ALPHAS = [0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 
@@ -90,9 +90,7 @@ with guard():
     result, fig = search_view(dataset(), created, row, beam, k, lang(), dr)
     trace = result.traces[0]
     st.plotly_chart(fig, width="stretch", key="dr_anim")
-    st.download_button(t("download_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
-                       file_name=f"dr-beam-user{int(split.raw_users[split.test.users[row]])}.html", mime="text/html",
-                       key="dr_download", on_click="ignore")
+    html_download(fig, f"dr-beam-user{int(split.raw_users[split.test.users[row]])}", "dr_download")
     left, right = st.columns([2, 3])
     with left:
         st.markdown(f"**{t('steps_table_header')}**")

@@ -9,7 +9,7 @@ from recall_core.nann import graph_misses
 from recall_core.methods import prepare_maps
 from recall_core.viz.nann import graph_layer_map, search_animation
 from ui.state import dataset, guard, lang, require_data, require_model, t
-from ui.widgets import budget_section, localized_choice, ranked_result, user_picker
+from ui.widgets import budget_section, html_download, localized_choice, ranked_result, user_picker
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -65,9 +65,7 @@ with guard():
     overlap = len(set(returned[returned >= 0].tolist()) & set(best[best >= 0].tolist()))
     n = int(result.n_scored[0])
     st.caption(t("nann_counter", n=n, total=split.n_items, frac=n / split.n_items, k=k, overlap=overlap))
-    st.download_button(t("download_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
-                       file_name=f"nann-search-user{int(split.raw_users[user])}.html", mime="text/html",
-                       key="nann_download", on_click="ignore")
+    html_download(fig, f"nann-search-user{int(split.raw_users[user])}", "nann_download")
 
     left, right = st.columns(2)
     with left:

@@ -10,7 +10,7 @@ from recall_core.viz.sid import (beam_lattice, code_usage_figure, codebook_frame
                                  tuple_stats)
 from recall_core.sid import SID_BEAMS
 from ui.state import dataset, device, get_retriever, guard, lang, require_data, require_model, t
-from ui.widgets import budget_section, ranked_result, user_picker
+from ui.widgets import budget_section, html_download, ranked_result, user_picker
 
 SMALL_BEAMS = [1, 2, 5, 10, 20]  # narrow beams: the pruning is easy to follow
 
@@ -95,9 +95,7 @@ with guard():
     trace = result.traces[0]
     st.plotly_chart(fig, width="stretch", key="sid_anim")
     st.caption(t("sid_cost", steps=len(trace.steps), n=trace.n_scored, total=split.n_items, ms=seconds * 1000))
-    st.download_button(t("download_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
-                       file_name=f"sid-beam-user{int(split.raw_users[split.test.users[row]])}.html", mime="text/html",
-                       key="sid_download", on_click="ignore")
+    html_download(fig, f"sid-beam-user{int(split.raw_users[split.test.users[row]])}", "sid_download")
     left, right = st.columns([2, 3])
     with left:
         st.markdown(f"**{t('steps_table_header')}**")

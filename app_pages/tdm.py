@@ -8,7 +8,7 @@ from recall_core.tdm import beam_sizes, training_example
 from recall_core.viz.tdm import (beam_search_animation, level_story, marker_count, node_labels, sample_path_figure,
                                  zoom_choices)
 from ui.state import dataset, guard, lang, require_data, require_model, t
-from ui.widgets import budget_section, localized_choice, ranked_result, user_picker
+from ui.widgets import budget_section, html_download, localized_choice, ranked_result, user_picker
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -80,9 +80,7 @@ with guard():
     n = int(result.n_scored[0])
     st.caption(t("tdm_counter", n=n, brute=split.n_items, frac=n / split.n_items) + " · "
                + t("tdm_frontier_help", markers=markers, nodes=int(tree.valid.sum())))
-    st.download_button(t("download_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
-                       file_name=f"tdm-beam-user{int(split.raw_users[split.test.users[row]])}.html",
-                       mime="text/html", key="tdm_download", on_click="ignore")
+    html_download(fig, f"tdm-beam-user{int(split.raw_users[split.test.users[row]])}", "tdm_download")
 
     left, right = st.columns([2, 3])
     with left:

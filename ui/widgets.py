@@ -75,3 +75,9 @@ def budget_section(name: str, curve: list[dict] | None, knob: str, ceiling: floa
     st.subheader(t("budget_header"))
     st.caption(t("budget_on_validation"))
     st.plotly_chart(budget_curve_figure({name: curve}, {name: knob}, {name: ceiling}, lang()), width="stretch", key=key)
+
+
+def html_download(fig, file_stem: str, key: str) -> None:
+    """Save an animation as a standalone interactive HTML file (built only when the button is pressed)."""
+    st.download_button(t("download_html"), lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+                       file_name=f"{file_stem}.html", mime="text/html", key=key, on_click="ignore")
