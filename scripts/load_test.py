@@ -55,15 +55,11 @@ async def wait_idle(page, runs_before: int | None = None, timeout_s: float = 300
         start = time.perf_counter()
         while time.perf_counter() - start < 3 and (await page.evaluate(sb.PAGE_STATE_JS))["runs"] <= runs_before:
             await asyncio.sleep(0.05)
-    since = None
+    window = sb.QuietWindow(quiet_s)
     while time.perf_counter() < deadline:
-        if sb.is_idle(await page.evaluate(sb.PAGE_STATE_JS)):
-            if since is None:
-                since = time.perf_counter()
-            elif time.perf_counter() - since >= quiet_s:
-                return since
-        else:
-            since = None
+        since = window.idle_since(await page.evaluate(sb.PAGE_STATE_JS))
+        if since is not None:
+            return since
         await asyncio.sleep(0.1)
     raise TimeoutError("the page did not become idle")
 

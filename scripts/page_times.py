@@ -41,15 +41,11 @@ def wait_idle(page, runs_before: int | None = None, timeout_s: float = 180, quie
         start = time.perf_counter()
         while time.perf_counter() - start < 3 and page.evaluate(sb.PAGE_STATE_JS)["runs"] <= runs_before:
             time.sleep(0.02)
-    since = None
+    window = sb.QuietWindow(quiet_s)
     while time.perf_counter() < deadline:
-        if sb.is_idle(page.evaluate(sb.PAGE_STATE_JS)):
-            if since is None:
-                since = time.perf_counter()
-            elif time.perf_counter() - since >= quiet_s:
-                return since
-        else:
-            since = None
+        since = window.idle_since(page.evaluate(sb.PAGE_STATE_JS))
+        if since is not None:
+            return since
         time.sleep(0.03)
     raise TimeoutError("the page did not become idle")
 

@@ -227,6 +227,22 @@ def is_idle(s: dict) -> bool:
         (s["heading"] > 0 or s["exception"] > 0)
 
 
+class QuietWindow:
+    """Page states polled one after another -> the perf_counter time at which the page became idle, once it has
+    stayed idle for ``quiet_s`` (shared by the sync page-times and the async load-test waits)."""
+
+    def __init__(self, quiet_s: float):
+        self.quiet_s, self.since = quiet_s, None
+
+    def idle_since(self, state: dict) -> float | None:
+        if not is_idle(state):
+            self.since = None
+            return None
+        now = time.perf_counter()
+        self.since = now if self.since is None else self.since
+        return self.since if now - self.since >= self.quiet_s else None
+
+
 def machine_note() -> str:
     load1, load5, _ = os.getloadavg()
     return f"{os.cpu_count()} CPUs, load average {load1:.2f} (1 min) / {load5:.2f} (5 min) at the start"

@@ -108,6 +108,11 @@ def english(browser, server, slug):
     return page
 
 
+def open_in(browser, server, slug: str, lang: str):
+    """The page in the given language (Chinese is the default)."""
+    return english(browser, server, slug) if lang == "en" else open_page(browser, server, slug)[0]
+
+
 def choose_option(page, label: str, option_index: int) -> None:
     """Open a Streamlit selectbox by its label and pick the n-th option."""
     box = page.locator("[data-testid='stSelectbox']").filter(has_text=label).first
@@ -174,10 +179,7 @@ def sid_server(data_root, trained):
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_sid_controls_and_animation(browser, sid_server, lang):
     """A user and a narrow beam picked, the lattice played to its end (the finished movies and the hits' IDs)."""
-    page, _, _ = open_page(browser, sid_server, "sid")
-    if lang == "en":
-        page.get_by_text("English", exact=True).click()
-        wait_until_idle(page)
+    page = open_in(browser, sid_server, "sid", lang)
     labels = {"zh": ("选择一个测试用户", "束宽 B", "▶ 播放"), "en": ("Pick a test user", "Beam size B", "▶ Play")}[lang]
     choose_option(page, labels[0], 6)
     nudge_slider(page, labels[1], 3, "ArrowLeft")  # down to a narrow beam: the pruning is easy to see
@@ -219,10 +221,7 @@ def _committed_report() -> dict:
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_compare_who_wins_for_whom_and_jump_to_a_user(browser, server, lang):
     """The segment view renders with its bars; its link opens the TDM page on a user of that segment."""
-    page, _, _ = open_page(browser, server, "compare")
-    if lang == "en":
-        page.get_by_text("English", exact=True).click()
-        wait_until_idle(page)
+    page = open_in(browser, server, "compare", lang)
     header, link = {"zh": ("谁更适合谁", "在 TDM 页查看此用户"), "en": ("Who wins for whom", "See this user on TDM")}[lang]
     page.get_by_text(header, exact=False).first.scroll_into_view_if_needed()
     assert no_exception(page)
@@ -243,7 +242,7 @@ def test_compare_cost_section_switches_scorer_and_measure(browser, server, lang)
 
     if not (ROOT / "bench" / "scale" / "report.json").exists():
         pytest.skip("no committed scale report")
-    page = english(browser, server, "compare") if lang == "en" else open_page(browser, server, "compare")[0]
+    page = open_in(browser, server, "compare", lang)
     header = {"zh": "目录越大，代价怎样增长", "en": "How cost grows with the catalogue"}[lang]
     page.get_by_text(header, exact=False).first.scroll_into_view_if_needed()
     charts = page.locator("[data-testid='stPlotlyChart']").count()
