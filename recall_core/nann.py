@@ -140,8 +140,12 @@ class NANNScorer(nn.Module):
         logits = logits.masked_fill(~state["mask"][:, None, :], -1e9)
         attended = torch.bmm(torch.softmax(logits, dim=-1) * state["mask"][:, None, :].any(-1, keepdim=True),
                              state["keys"])
-        profile = state["profile"][:, None, :].expand_as(e_v)
-        logit = self.head(torch.cat([profile, attended, e_v], dim=-1)).squeeze(-1)
+        # the head's first layer on [profile, attended, e_v], split by blocks: the profile's part is the
+        # same for every candidate of a user, so it is computed once per user, not once per pair
+        first, d = self.head[0], e_v.shape[-1]
+        hidden = (F.linear(torch.cat([attended, e_v], dim=-1), first.weight[:, d:])
+                  + F.linear(state["profile"], first.weight[:, :d], first.bias)[:, None, :])
+        logit = self.head[1:](hidden).squeeze(-1)
         if self.two_sided:  # the two-sided model <u, e_v> as one more term of the logit
             logit = logit + torch.bmm(e_v, state["user_vector"][:, :, None]).squeeze(-1)
         return logit
@@ -180,7 +184,7 @@ def sampled_softmax_loss(model: NANNScorer, state: dict, candidates: torch.Tenso
                          cfg: NANNConfig) -> torch.Tensor:
     """Sampled softmax (column 0 = positive) with log-Q correction; plus, when enabled, the
     adversarial KL between the distributions with clean and FGSM-perturbed e_v (Sec. 3.3)."""
-    e_v = model.item_vectors(candidates)
+    e_v = model.item_vectors(torch.arange(model.n_items, device=candidates.device))[candidates]  # once per item
     logits = candidate_logits(model, state, e_v, candidates, log_q)
     target = torch.zeros(len(candidates), dtype=torch.long, device=candidates.device)
     loss = F.cross_entropy(logits, target)

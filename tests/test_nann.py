@@ -300,3 +300,36 @@ def test_two_sided_scorer_adds_the_inner_product_of_user_and_item_vectors(synthe
         expected = torch.einsum("bd,bpd->bp", state["user_vector"], e_v)
         assert torch.allclose(model.score(state, e_v), expected, atol=1e-6)
         assert not torch.allclose(with_head, expected)
+
+
+def test_head_computes_the_profile_part_once_per_user_with_the_same_scores(synthetic):
+    """score() splits the head's first layer by input blocks; it must equal the MLP on the concatenation
+    [profile, attended, e_v] of Sec. 3.1 (4)."""
+    torch.manual_seed(0)
+    model = NANNScorer(synthetic, dataclasses.replace(SMALL, two_sided=False)).eval()
+    hist = torch.as_tensor(np.random.default_rng(0).integers(0, synthetic.n_items + 1, (4, 12)))
+    items = torch.as_tensor(np.random.default_rng(1).integers(0, synthetic.n_items, (4, 9)))
+    with torch.no_grad():
+        state = model.user_state(hist, None)
+        e_v = model.item_vectors(items)
+        query = model.query_mlp(e_v)
+        logits = torch.bmm(query, state["keys"].transpose(1, 2)) / np.sqrt(query.shape[-1])
+        weights = torch.softmax(logits.masked_fill(~state["mask"][:, None, :], -1e9), -1)
+        attended = torch.bmm(weights * state["mask"][:, None, :].any(-1, keepdim=True), state["keys"])
+        concatenated = torch.cat([state["profile"][:, None, :].expand_as(e_v), attended, e_v], -1)
+        assert torch.allclose(model.score(state, e_v), model.head(concatenated).squeeze(-1), atol=1e-5)
+
+
+def test_training_loss_gathers_item_vectors_without_changing_them(synthetic):
+    """The loss computes e_v once per item and gathers it per candidate: the same loss as per pair."""
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(SMALL, adversarial=False)
+    model = NANNScorer(synthetic, cfg).eval()
+    hist = torch.as_tensor(np.random.default_rng(0).integers(0, synthetic.n_items, (5, 10)))
+    candidates = torch.as_tensor(np.random.default_rng(1).integers(0, synthetic.n_items, (5, 8)))
+    log_q = torch.zeros(synthetic.n_items)
+    state = model.user_state(hist, None)
+    per_pair = torch.nn.functional.cross_entropy(
+        candidate_logits(model, state, model.item_vectors(candidates), candidates, log_q),
+        torch.zeros(5, dtype=torch.long))
+    assert torch.allclose(sampled_softmax_loss(model, state, candidates, log_q, cfg), per_pair, atol=1e-6)
