@@ -15,14 +15,14 @@ from .methods import MethodError, default_config, get_spec
 from .movielens import RELEASES, DataError
 from .paths import DATA_ENV
 from .training import DeviceError
-from .worlds import CATALOGUE, WORLD
+from .worlds import CATALOGUES, WORLD
 
 
 def base_parser(description: str, methods: list[str]) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--dataset", default="ml-100k",
                    help=f"one of: {', '.join(RELEASES)}; or a constructed dataset (generated, no download): "
-                        f"{WORLD}@<knob in [0, 1]>[,seed=N] or {CATALOGUE}[,seed=N] (see recall_core/worlds.py)")
+                        f"{WORLD}@<knob in [0, 1]>[,seed=N] or {'|'.join(CATALOGUES)}[,seed=N] (see recall_core/worlds.py)")
     p.add_argument("--method", default="two_tower", help=f"one of: {', '.join(methods)}")
     p.add_argument("--data-dir", help=f"data and artifact root (default ${DATA_ENV} or ./data)")
     p.add_argument("--source", help="a local MovieLens folder or zip to use instead of downloading")

@@ -240,7 +240,7 @@ def load_split(name: str = "ml-100k", config: SplitConfig = SplitConfig(), root:
                source=None, progress=None) -> Split:
     """Fetch (if needed), parse and split a release; memoised per process.
 
-    Constructed datasets (``world:multi-interest@<knob>``, ``synthetic-6k``: see ``worlds``)
+    Constructed datasets (``world:multi-interest@<knob>``, ``synthetic-6k``, ``synthetic-10k``: see ``worlds``)
     are generated instead of fetched."""
     from . import worlds  # worlds builds on this module
 

@@ -27,8 +27,8 @@ STRINGS: dict[str, dict[str, str]] = {
               "user vector cannot point at 8 far-apart clusters at once.",
     },
     "world_note_catalogue": {
-        "zh": "构造的稀疏目录：6,000 个物品，长尾流行度（Zipf），主题与用户口味混合，每个用户约 100 次评分。",
-        "en": "A constructed sparse catalogue: 6,000 items, long-tailed (Zipf) popularity, topics and user taste "
+        "zh": "构造的稀疏目录：{items:,} 个物品，长尾流行度（Zipf），主题与用户口味混合，每个用户约 100 次评分。",
+        "en": "A constructed sparse catalogue: {items:,} items, long-tailed (Zipf) popularity, topics and user taste "
               "mixtures, about 100 ratings per user.",
     },
     "status_header": {"zh": "状态", "en": "Status"},

@@ -7,15 +7,16 @@ through) so that every method trains and is evaluated exactly as on real data:
     One knob in [0, 1] moves it from "an inner product suffices" (0) to "an inner product of
     small dimension cannot express it" (1).  See ``make_world`` for the construction.
 
-``synthetic-6k`` (``make_catalogue``) — a sparser, realistic catalogue: 6,000 items with a
-    long-tailed (Zipf) popularity, topics, users with taste mixtures and about 100 ratings
-    each (also long-tailed).
+``synthetic-6k``, ``synthetic-10k`` (``make_catalogue``) — a sparser, realistic catalogue:
+    6,000 (10,000) items with a long-tailed (Zipf) popularity, topics, users with taste
+    mixtures and about 100 ratings each (also long-tailed).
 
 Dataset names (the CLI's ``--dataset``, ``load_split``, the app's sidebar):
 
     world:multi-interest@0.8          knob 0.8, world seed 0
     world:multi-interest@0.8,seed=3   knob 0.8, world seed 3
     synthetic-6k                      the catalogue, seed 0 (synthetic-6k,seed=3 for another draw)
+    synthetic-10k                     the same construction with 10,000 items (issue 13's scale check)
 
 Names are canonicalised (``world:multi-interest@0.80`` is ``world:multi-interest@0.8``) so a
 model trained on one spelling is found under the other.
@@ -35,12 +36,16 @@ from .protocol import DenseScoreRetriever, ranking_metrics
 
 WORLD = "world:multi-interest"
 CATALOGUE = "synthetic-6k"
+# the synthetic catalogues by name: their sizes (make_catalogue's other settings are shared). synthetic-10k is
+# issue 13's "catalogue ten times larger" than ml-100k's 1,682 movies, for the scaling checks of the app
+CATALOGUES = {"synthetic-6k": dict(n_items=6000, n_users=2500), "synthetic-10k": dict(n_items=10000, n_users=2500)}
 # what the app's sidebar offers besides the MovieLens releases
-CONSTRUCTED = [f"{WORLD}@0", f"{WORLD}@0.5", f"{WORLD}@1", CATALOGUE]
+CONSTRUCTED = [f"{WORLD}@0", f"{WORLD}@0.5", f"{WORLD}@1", *CATALOGUES]
 # the two-tower dimension that is part of the world's construction (see make_world)
 WORLD_TWO_TOWER_DIM = 16
 
-_NAME = re.compile(r"^(?P<base>world:multi-interest@(?P<knob>[0-9.]+)|synthetic-6k)(?:,seed=(?P<seed>\d+))?$")
+_NAME = re.compile(r"^(?P<base>world:multi-interest@(?P<knob>[0-9.]+)|"
+                   + "|".join(map(re.escape, CATALOGUES)) + r")(?:,seed=(?P<seed>\d+))?$")
 
 
 # --------------------------------------------------------------------------- names
@@ -48,7 +53,7 @@ _NAME = re.compile(r"^(?P<base>world:multi-interest@(?P<knob>[0-9.]+)|synthetic-
 
 def is_constructed(name: str) -> bool:
     """True for a constructed dataset name (no download: it is generated on demand)."""
-    return name.startswith(WORLD) or name.startswith(CATALOGUE)
+    return name.startswith(WORLD) or any(name.startswith(c) for c in CATALOGUES)
 
 
 def is_world(name: str) -> bool:
@@ -61,7 +66,7 @@ def parse_name(name: str) -> tuple[str, float | None, int]:
     match = _NAME.match(name.strip())
     if not match:
         raise DataError(f"Unknown constructed dataset '{name}'. Use '{WORLD}@<knob in [0, 1]>[,seed=<n>]' "
-                        f"or '{CATALOGUE}[,seed=<n>]'.")
+                        f"or one of {', '.join(CATALOGUES)} [,seed=<n>].")
     seed = int(match["seed"] or 0)
     if match["knob"] is None:
         return "catalogue", None, seed
@@ -79,13 +84,19 @@ def world_name(knob: float, seed: int = 0) -> str:
     return f"{WORLD}@{round(float(knob), 4):g}" + (f",seed={seed}" if seed else "")
 
 
-def catalogue_name(seed: int = 0) -> str:
-    return CATALOGUE + (f",seed={seed}" if seed else "")
+def catalogue_name(seed: int = 0, base: str = CATALOGUE) -> str:
+    return base + (f",seed={seed}" if seed else "")
+
+
+def catalogue_base(name: str) -> str:
+    """Which synthetic catalogue a name refers to (``synthetic-10k,seed=2`` -> ``synthetic-10k``)."""
+    parse_name(name)
+    return _NAME.match(name.strip())["base"]
 
 
 def canonical_name(name: str) -> str:
     kind, knob, seed = parse_name(name)
-    return world_name(knob, seed) if kind == "world" else catalogue_name(seed)
+    return world_name(knob, seed) if kind == "world" else catalogue_name(seed, catalogue_base(name))
 
 
 def load_constructed(name: str, config: SplitConfig = SplitConfig()) -> Split:
@@ -93,7 +104,7 @@ def load_constructed(name: str, config: SplitConfig = SplitConfig()) -> Split:
     kind, knob, seed = parse_name(name)
     if kind == "world":
         return load_world(knob, seed, config).split
-    return make_catalogue(seed=seed, config=config)
+    return make_catalogue(**CATALOGUES[catalogue_base(name)], seed=seed, config=config)
 
 
 # --------------------------------------------------------------------------- the multi-interest world
@@ -332,7 +343,7 @@ def make_catalogue(n_items: int = 6000, n_users: int = 2500, ratings_per_user: f
     Density at the defaults is about 1.7 % (ml-100k 6.3 %, ml-20m 0.5 %).  Measured (test users,
     recall@50): popularity 0.11, item-CF 0.22.
     """
-    rng = np.random.default_rng([seed, 6000])
+    rng = np.random.default_rng([seed, n_items])
     topic = rng.integers(n_topics, size=n_items)
     pop = 1.0 / (1.0 + rng.permutation(n_items)) ** popularity_zipf
     within = pop / np.bincount(topic, weights=pop, minlength=n_topics)[topic]
@@ -347,7 +358,9 @@ def make_catalogue(n_items: int = 6000, n_users: int = 2500, ratings_per_user: f
                       20, n_items // 4).astype(int)
     sequences = _plackett_luce(probs, lengths, rng)
     titles = [f"item {i} (topic {topic[i]})" for i in range(n_items)]
-    raw = _raw(catalogue_name(seed), sequences, titles, topic, [f"topic {k}" for k in range(n_topics)])
+    base = next((name for name, size in CATALOGUES.items() if size == dict(n_items=n_items, n_users=n_users)),
+                f"synthetic-{n_items}")
+    raw = _raw(catalogue_name(seed, base), sequences, titles, topic, [f"topic {k}" for k in range(n_topics)])
     return prepare(raw, config or SplitConfig())
 
 

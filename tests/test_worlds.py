@@ -136,8 +136,19 @@ def test_sidebar_offers_constructed_data_labelled_as_such(tmp_path, monkeypatch,
     st.cache_resource.clear()
     assert not at.exception, [e.value for e in at.exception]
     choice = at.sidebar.selectbox(key="dataset")
-    assert sum(label in o for o in choice.options) == 4  # three worlds and the catalogue
+    assert sum(label in o for o in choice.options) == 5  # three worlds and the two catalogues
     assert all(label in o for o in choice.options if o.startswith(("world:", "synthetic")))
     assert not any(label in o for o in choice.options if o.startswith("ml-"))
     assert any(label in c.value and "1600" in c.value for c in at.sidebar.caption)
     assert not at.sidebar.warning  # no "not downloaded yet"
+
+
+def test_ten_thousand_item_catalogue_is_its_own_dataset():
+    from recall_core.data import load_split
+    from recall_core.worlds import catalogue_base
+
+    assert canonical_name("synthetic-10k,seed=0") == "synthetic-10k" and is_constructed("synthetic-10k,seed=1")
+    assert catalogue_base("synthetic-10k,seed=1") == "synthetic-10k" and catalogue_base("synthetic-6k") == CATALOGUE
+    split = load_split("synthetic-10k")
+    assert split.name == "synthetic-10k" and 9800 <= split.n_items <= 10000
+    assert split.fingerprint() != make_catalogue().fingerprint()
