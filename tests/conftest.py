@@ -19,6 +19,8 @@ def pytest_configure(config):
     os.environ.setdefault("RECALL_LAB_PROFILE", "quick")
     # Pages and servers under test do not start background training unless a test asks for it.
     os.environ.setdefault("RECALL_LAB_AUTOTRAIN", "0")
+    # nor load ready models in the background (ui.state.warm_up): a test asks for it where it checks it
+    os.environ.setdefault("RECALL_LAB_WARM_UP", "0")
 
 
 @pytest.fixture(scope="session")

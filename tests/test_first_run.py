@@ -87,3 +87,28 @@ def test_the_two_tower_page_goes_live_when_its_background_training_ends(empty_ro
     assert not any("not ready yet" in i.value for i in at.info)
     assert at.get("plotly_chart"), "the two-tower page draws once its model is there"
     print(f"two-tower trained in the background and the page was live after {seconds:.1f} s (quick profile)")
+
+
+def test_sidebar_warms_up_the_ready_models_for_their_first_visitors(empty_root, data_root, trained, monkeypatch):
+    """With a ready model on disk, the first script run loads it into the shared cache in the background
+    (ui.state.warm_up), so a method page's first visitor does not wait for the load; then no page loads
+    it again (loading is made to fail afterwards: the page must not need it)."""
+    import ui.state as state
+
+    trained("two_tower")  # the session's quick model, copied in as this root's only ready model
+    (empty_root / "artifacts" / "ml-100k").mkdir(parents=True)
+    for path in (data_root / "artifacts" / "ml-100k").glob("two_tower-seed0.*"):
+        shutil.copy2(path, empty_root / "artifacts" / "ml-100k" / path.name)
+    monkeypatch.setenv("RECALL_LAB_WARM_UP", "1")
+    at = fresh_app("en").run()
+    assert_clean(at)
+    for thread in [t for t in threading.enumerate() if t.name == "recall-lab-warm-up:ml-100k"]:
+        thread.join(120)  # (it may be done already: two-tower loads in a moment)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the page loaded the model again")
+
+    monkeypatch.setattr(state, "load_or_train", no_loading)
+    at.switch_page("app_pages/two_tower.py").run()
+    assert_clean(at)
+    assert at.get("plotly_chart"), "the two-tower page draws from the warmed-up model"

@@ -14,7 +14,7 @@ from recall_core.movielens import RELEASES, DataError, ensure_dataset, is_ready
 from recall_core.paths import data_root
 from recall_core.worlds import CONSTRUCTED, interests_at, is_constructed, parse_name
 
-from .state import autotrain, dataset, get_split, t, trainer
+from .state import autotrain, dataset, device, get_split, t, trainer, warm_up, warm_up_enabled
 
 MAX_UPLOAD_BYTES = 300 * (1 << 20)
 
@@ -47,7 +47,7 @@ def _constructed_panel(name: str) -> bool:
     if kind == "world":
         st.caption(t("world_note_multi", knob=f"{knob:g}", m=interests_at(knob)))
     else:
-        st.caption(t("world_note_catalogue"))
+        st.caption(t("world_note_catalogue", items=split.n_items))
     return True
 
 
@@ -107,6 +107,8 @@ def _models_panel() -> None:
     split = get_split(dataset())
     st.markdown(f"**{t('models_header')}**" + (f" · {t('profile_quick')}" if profile() == "quick" else ""))
     missing = [m for m in LEARNED if artifact_status(split, m) != "ready"]
+    if warm_up_enabled():
+        warm_up(dataset(), tuple(m for m in teaching_order(LEARNED) if m not in missing), device())
     queued = {j.method for j in trainer().status(dataset()) if j.state != "failed"}
     if missing and autotrain() and not set(missing) <= queued:
         trainer().request(dataset(), missing)

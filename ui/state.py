@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import traceback
 from contextlib import contextmanager
 
@@ -50,6 +51,33 @@ def get_split(name: str) -> Split:
 def get_retriever(name: str, method: str, seed: int = 0, device_name: str = "auto") -> Retriever:
     """Loaded once per server and shared by every session; never trains (see ``train``)."""
     return load_or_train(get_split(name), method, seed, device_name, train_if_missing=False)
+
+
+WARM_UP_ENV = "RECALL_LAB_WARM_UP"
+
+
+def warm_up_enabled() -> bool:
+    """Ready models are loaded in the background as soon as the sidebar sees them (off with RECALL_LAB_WARM_UP=0)."""
+    return os.environ.get(WARM_UP_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def warm_up(name: str, methods: tuple[str, ...], device_name: str = "auto") -> threading.Thread:
+    """Load ``methods``' models into the server's shared cache (:func:`get_retriever`) in a background thread,
+    once per dataset and set of ready models: while the first visitor reads the Home page, the method pages'
+    models are loaded, so their first visit does not wait for a model to load (issue 13 §2). A model that
+    fails to load is left for its page to report."""
+
+    def load_all() -> None:
+        for method in methods:
+            try:
+                get_retriever(name, method, 0, device_name)
+            except Exception as exc:  # noqa: BLE001 — the page says what is wrong when it is visited
+                log.warning("warm-up: %s on %s not loaded: %s", method, name, exc)
+
+    thread = threading.Thread(target=load_all, name=f"recall-lab-warm-up:{name}", daemon=True)
+    thread.start()
+    return thread
 
 
 def require_data() -> Split:
