@@ -41,7 +41,7 @@ from .protocol import (RetrievalResult, Retriever, budget_curve, checked_size, p
                        top_k_excluding)
 from .tdm_tree import HistoryCounts, Tree, depth_for, genre_tree, jtm_tree, kmeans_tree
 from .trace import SearchTrace, TraceStep
-from .training import Progress, TrainLog, fit, set_seed
+from .training import Progress, TrainLog, fit, length_bucketed_batches, set_seed, trim_padding
 
 # x-deeplearning TDM's negatives per level for a 23-level tree (level 0 = root).
 OFFICIAL_NEGATIVES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 19, 22, 25, 30, 76, 200]
@@ -73,6 +73,9 @@ class TDMConfig:
     # chosen on validation users (quick profile, seed 0): brute-force recall@50 0.348 -> 0.379, beam 0.375
     cross: bool = True
     init_std: float = 0.05
+    # batches of similar history lengths, their all-padding positions trimmed: 40 % of the attention's
+    # positions were padding (issue 13 profile); see training.length_bucketed_batches
+    length_buckets: bool = True
 
 
 # how each tree learner is named in code, reports and on the page
@@ -199,6 +202,7 @@ class TDMScorer(nn.Module):
         S, L, d = b.shape
         P = n.shape[1]
         mask = (history_codes != self.pad).to(b.dtype)  # [S, L]
+        window_of = self.window_of[self.window_of.shape[0] - L:]  # a batch may come trimmed of leading padding
         # First attention layer on [b, b*n, n]: W_b b + W_bn (b*n) + W_n n + c.  For a fixed node n the
         # b-terms are one linear map of b, diag(n) W_bn + W_b, so all pairs come out of a single bmm
         # of [b, 1] against a per-sample [(d+1), P*h] matrix (no [S, P, L, 3d] concat is built).
@@ -209,8 +213,8 @@ class TDMScorer(nn.Module):
         hidden = torch.bmm(torch.cat([b, b.new_ones(S, L, 1)], dim=-1), mats).view(S, L, P, h)
         weight = self.att_out(F.relu(hidden)).squeeze(-1) * mask[:, :, None]  # [S, L, P]
         # window pooling: a weighted mean of the behaviours of each window
-        counts = (mask @ self.window_of).clamp(min=1.0)  # [S, W]
-        per_window = (b[:, :, None, :] * self.window_of[None, :, :, None] / counts[:, None, :, None])
+        counts = (mask @ window_of).clamp(min=1.0)  # [S, W]
+        per_window = (b[:, :, None, :] * window_of[None, :, :, None] / counts[:, None, :, None])
         pooled = torch.bmm(weight.transpose(1, 2), per_window.reshape(S, L, -1))  # [S, P, W*d]
         features = [pooled, n]
         if self.cross:
@@ -394,17 +398,21 @@ def _train_on_tree(model: TDMScorer, tree: Tree, split: Split, cfg: TDMConfig, e
     hist_codes = np.where(items == split.pad, tree.n_codes, tree.leaf_code[np.minimum(items, split.n_items - 1)])
     hist_t = torch.as_tensor(hist_codes, device=device)
 
+    lengths = (items != split.pad).sum(1)
+
     def loss_of_batch(idx: np.ndarray) -> torch.Tensor:
         codes, labels, _ = sampler.sample(samples.targets[idx], rng)
-        logits = model(hist_t[torch.as_tensor(idx, device=device)], torch.as_tensor(codes, device=device))
+        history = trim_padding(hist_t[torch.as_tensor(idx, device=device)], tree.n_codes)
+        logits = model(history, torch.as_tensor(codes, device=device))
         return F.binary_cross_entropy_with_logits(logits, torch.as_tensor(labels, device=device))
 
     def validate() -> float:
         items = TDM.probe(split, cfg, tree, model, device).retrieve(split.valid.inputs, 50).items
         return ranking_metrics(items, split.valid.truths, (50,))["recall@50"]
 
+    bucketed = (lambda r: length_bucketed_batches(lengths, cfg.batch_size, r)) if cfg.length_buckets else None
     return fit(model, loss_of_batch, len(samples), epochs=epochs, batch_size=cfg.batch_size, lr=cfg.lr, rng=rng,
-               validate=validate, progress=progress, label=label)
+               validate=validate, progress=progress, label=label, batches=bucketed)
 
 
 def _carry_embeddings(old: TDMScorer, old_tree: Tree, new: TDMScorer, new_tree: Tree, inner: str = "mean") -> None:

@@ -382,3 +382,33 @@ def test_stored_budget_curve_stops_where_the_beam_costs_more_than_brute_force(sy
     assert curve[-1]["beam"] == beam_sizes(tdm.tree)[-1] and len(curve) < len(beam_sizes(tdm.tree))
     brute = tdm.brute_force(synthetic.valid.inputs, 50).items
     assert curve[-1]["recall@50"] == ranking_metrics(brute, synthetic.valid.truths, (50,))["recall@50"]
+
+
+def test_length_bucketed_batches_use_every_sample_once_and_group_lengths():
+    from recall_core.training import length_bucketed_batches
+
+    lengths = np.random.default_rng(0).integers(0, 51, 5000)
+    batches = length_bucketed_batches(lengths, 64, np.random.default_rng(1), pool=8)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(5000))
+    assert max(len(b) for b in batches) == 64
+    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+    plain = np.mean([lengths[b].max() - lengths[b].min() for b in np.array_split(np.random.default_rng(2).permutation(5000), 79)])
+    assert spread < plain / 4  # similar lengths in a batch: little padding left after trimming
+    again = length_bucketed_batches(lengths, 64, np.random.default_rng(1), pool=8)
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again))  # seeded
+
+
+def test_scorer_gives_the_same_logits_on_a_batch_trimmed_of_leading_padding():
+    from recall_core.training import trim_padding
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(SMALL, windows=(1, 2, 4, 8))
+    model = TDMScorer(60, cfg, 15).eval()
+    hist = torch.full((6, 15), 60)
+    for row, n in enumerate([0, 1, 3, 5, 6, 2]):  # the longest history has 6 items
+        hist[row, 15 - n:] = torch.randint(0, 60, (n,))
+    nodes = torch.randint(0, 60, (6, 7))
+    trimmed = trim_padding(hist, 60)
+    assert trimmed.shape[1] == 6 and (trim_padding(torch.full((2, 15), 60), 60).shape[1] == 1)
+    with torch.no_grad():
+        assert torch.allclose(model(hist, nodes), model(trimmed, nodes), atol=1e-6)
