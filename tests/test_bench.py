@@ -145,3 +145,28 @@ def test_combine_world_sweeps_joins_seeds_of_separate_runs(tmp_path):
         combine_world_sweeps([a, b])
     b.write_text(json.dumps({"dataset": "ml-100k", "rows": []}))  # a report without a sweep adds nothing
     assert len(combine_world_sweeps([a, b])) == 6
+
+
+@pytest.mark.slow
+def test_first_run_benchmark_times_training_and_compares_recall(data_root, trained, tmp_path):
+    """scripts/first_run.py on one model: trained afresh in its own folder, timed, evaluated, and compared with
+    the same model already trained in the data root (the same seed and code: the same recall)."""
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from first_run import main
+
+    reference = trained("two_tower")
+    out = tmp_path / "out"
+    assert main(["--methods", "two_tower", "--seeds", "0", "--reference-data-dir", str(data_root),
+                 "--work-dir", str(tmp_path / "work"), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    row, ref, line = report["rows"][0], report["reference"][0], report["summary"][0]
+    assert row["method"] == ref["method"] == "two_tower" and row["seconds"] > 0 and ref["seconds"] is None
+    assert (tmp_path / "work" / "artifacts" / "ml-100k" / "two_tower-seed0.pt").exists()
+    assert 0.2 < ref["recall@50"] <= 1.0 and reference is not None
+    assert line["within_tolerance"] is (line["recall@50"] >= line["reference_recall@50"] - 0.01)
+    assert abs(row["recall@50"] - ref["recall@50"]) < 0.01  # same code, same seed
+    assert "| two_tower |" in (out / "report.md").read_text()

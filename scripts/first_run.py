@@ -1,0 +1,160 @@
+"""First-run benchmark (issue 13 §1): train every model as the sidebar does, time it, and check its recall.
+
+    python scripts/first_run.py --seeds 0,1,2 --out bench/first-run [--reference-data-dir data] [--quick]
+
+For each seed, every learned model is trained from nothing in the background trainer's order (two-tower
+first) into a fresh folder, timed wall-clock, and evaluated on the test users under the shared protocol
+(index at its default search settings, and brute force). With ``--reference-data-dir`` the models already
+trained there (e.g. by an earlier version) are evaluated the same way, with the configuration each was trained
+with, so the table says whether a faster training kept its recall ("within 0.01", issue 13).
+Prints a table and writes ``report.json`` and ``report.md`` under ``--out``. A benchmark, not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TOLERANCE = 0.01  # issue 13: recall@50 within 0.01 of the earlier figures
+
+
+def load_as_trained(split, method: str, seed: int, root: Path):
+    """An artifact restored with the configuration it was trained with (read from its metadata), so that
+    a model of an earlier version loads even where today's defaults differ; None when absent/unreadable."""
+    import torch
+
+    from recall_core import artifacts
+    from recall_core.methods import get_spec, serving_fields
+
+    spec, path = get_spec(method), artifacts.artifact_path(split.name, method, seed, root)
+    meta = artifacts.read_meta(path)
+    if meta is None:
+        return None
+    stored = meta["config"]
+    known = {f for f in spec.config_cls.__dataclass_fields__}
+    config = spec.config_cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored.items() if k in known})
+    try:
+        payload = artifacts.load(path, method=method, data_fingerprint=split.fingerprint(), config=stored,
+                                 serving=serving_fields(method))
+    except artifacts.ArtifactError:
+        return None
+    return spec.restore(split, config, payload, torch.device("cpu"))
+
+
+def measure(split, method: str, seed: int, root: Path, train: bool = True) -> dict | None:
+    import torch
+
+    from recall_core.methods import load_or_train
+    from recall_core.protocol import evaluate
+
+    start = time.perf_counter()
+    if train:
+        model = load_or_train(split, method, seed, torch.device("cpu"), root=root, log=lambda _msg: None)
+    else:
+        model = load_as_trained(split, method, seed, root)
+        if model is None:
+            return None
+    seconds = time.perf_counter() - start
+    row = evaluate(model, split)
+    return {"method": method, "seed": seed, "seconds": seconds if train else None,
+            "train_seconds": (getattr(model, "log", {}) or {}).get("train_seconds"),
+            "recall@50": row["recall@50"], "bruteforce_recall@50": row["bruteforce_recall@50"]}
+
+
+def summarise(rows: list[dict], reference: list[dict]) -> list[dict]:
+    import numpy as np
+
+    out = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        ref = [r for r in reference if r["method"] == method]
+        line = {"method": method, "seeds": [r["seed"] for r in mine],
+                "seconds_mean": float(np.mean([r["seconds"] for r in mine])),
+                "seconds_max": float(np.max([r["seconds"] for r in mine])),
+                "recall@50": float(np.mean([r["recall@50"] for r in mine])),
+                "bruteforce_recall@50": float(np.mean([r["bruteforce_recall@50"] for r in mine]))}
+        if ref and sorted(r["seed"] for r in ref) == sorted(line["seeds"]):
+            line["reference_recall@50"] = float(np.mean([r["recall@50"] for r in ref]))
+            line["reference_bruteforce_recall@50"] = float(np.mean([r["bruteforce_recall@50"] for r in ref]))
+            line["within_tolerance"] = bool(line["recall@50"] >= line["reference_recall@50"] - TOLERANCE)
+        out.append(line)
+    return out
+
+
+def markdown(summary: list[dict], per_seed_total: dict, command: str) -> str:
+    lines = [f"First-run training, `{command}`", "",
+             "| model | train s (mean / max) | test recall@50 | brute force | reference recall@50 | within 0.01 |",
+             "|---|---|---|---|---|---|"]
+    for s in summary:
+        ref = s.get("reference_recall@50")
+        lines.append(f"| {s['method']} | {s['seconds_mean']:.0f} / {s['seconds_max']:.0f} | {s['recall@50']:.3f} | "
+                     f"{s['bruteforce_recall@50']:.3f} | {'' if ref is None else f'{ref:.3f}'} | "
+                     f"{'' if ref is None else ('yes' if s['within_tolerance'] else 'no')} |")
+    totals = ", ".join(f"seed {k}: {v:.0f} s" for k, v in per_seed_total.items())
+    lines += ["", f"All models, one after another: {totals}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="ml-100k")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--methods", default="", help="comma-separated (default: every learned model)")
+    ap.add_argument("--quick", action="store_true", help="the quick profile (RECALL_LAB_PROFILE=quick)")
+    ap.add_argument("--reference-data-dir", type=Path, default=None,
+                    help="a data folder (RECALL_LAB_DATA) whose artifacts/ hold the models to compare with")
+    ap.add_argument("--work-dir", type=Path, default=None,
+                    help="the data folder the new models go to (under artifacts/; default: a temp folder)")
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    if args.quick:
+        os.environ["RECALL_LAB_PROFILE"] = "quick"
+    import torch
+
+    from recall_core.background import teaching_order
+    from recall_core.data import load_split
+    from recall_core.methods import LEARNED, profile
+
+    methods = teaching_order([m for m in args.methods.split(",") if m] or LEARNED)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    split = load_split(args.dataset)
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="recall-lab-first-run-"))
+    rows, reference, per_seed_total = [], [], {}
+    for seed in seeds:
+        per_seed_total[seed] = 0.0
+        for method in methods:
+            row = measure(split, method, seed, work)
+            per_seed_total[seed] += row["seconds"]
+            rows.append(row)
+            ref_row = None
+            if args.reference_data_dir is not None:
+                ref_row = measure(split, method, seed, args.reference_data_dir, train=False)
+                if ref_row:
+                    reference.append(ref_row)
+            ref_text = f"  reference {ref_row['recall@50']:.4f}" if ref_row else ""
+            print(f"seed {seed} {method:<11} {row['seconds']:7.1f} s  recall@50 {row['recall@50']:.4f}  "
+                  f"brute force {row['bruteforce_recall@50']:.4f}{ref_text}", flush=True)
+    summary = summarise(rows, reference)
+    command = "python scripts/first_run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(summary, per_seed_total, command)
+    print(text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        report = {"dataset": args.dataset, "profile": profile(), "seeds": seeds, "methods": methods,
+                  "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                  "machine": platform.platform(), "command": command, "rows": rows, "reference": reference,
+                  "summary": summary, "all_models_seconds": per_seed_total}
+        (args.out / "report.json").write_text(json.dumps(report, indent=1))
+        (args.out / "report.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
