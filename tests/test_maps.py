@@ -74,3 +74,16 @@ def test_training_stores_the_test_evaluation_for_the_home_page(tmp_path, synthet
     assert methods.stored_evaluation(synthetic, "two_tower", root=tmp_path) is None
     methods.evaluation_path(path).write_text("not json")  # unreadable: recomputed by the page, never an error
     assert methods.stored_evaluation(synthetic, "two_tower", root=tmp_path) is None
+
+
+def test_umap_is_compiled_once_per_process_in_the_background():
+    """The trainer starts UMAP's compilation when a model that needs a map begins training (ui.state.trainer):
+    one thread per metric and process, and a later map finds the code compiled."""
+    from recall_core.projection import prewarm_umap, umap_2d
+
+    thread = prewarm_umap("cosine")
+    assert prewarm_umap("cosine") is thread and thread.daemon
+    thread.join(300)
+    assert not thread.is_alive()
+    coords = umap_2d(np.random.default_rng(1).normal(size=(40, 4)).astype(np.float32), metric="cosine")
+    assert coords.shape == (40, 2) and np.isfinite(coords).all()
