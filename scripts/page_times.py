@@ -3,12 +3,15 @@ page, for the first visitor of a fresh server and for later (cached) visitors.  
 
     python scripts/page_times.py [--data-dir DIR] [--repeats 3] [--profile]
 
-For each page registered in app.py: a fresh `streamlit run app.py` (RECALL_LAB_AUTOTRAIN=0, OMP_NUM_THREADS=1,
+For each page registered in recall_lab.py: a fresh `streamlit run app.py` (RECALL_LAB_AUTOTRAIN=0, OMP_NUM_THREADS=1,
 RECALL_LAB_RUN_LOG set, pinned to its own CPU when there are two or more), then
   first   one Chromium session opens the page: time from navigation to idle (script finished, socket up, no
           spinner, the page's title drawn) and the server's script-run time(s) of that visit from the run log;
   cached  ``--repeats`` new sessions (new browser contexts: nothing cached in the browser) open the same page
           one after another: the same two figures (median and worst are printed).
+With ``--after-home`` the first visitor comes after a teacher: Home is opened first (which starts the warm-up
+of the ready models, ui.state.warm_up) and the server is left until its CPU is quiet, as in a lesson where the
+teacher opens the app before the students open the method pages.
 Targets (issue 13): cached server run <= 1 s, first visit <= 3 s to idle.  Needs trained models in the data
 root (python -m recall_core.train --method all); with --train the missing ones are trained first.
 Writes JSON (default test-output/page-times.json).
@@ -70,6 +73,17 @@ def visit(browser, url: str, run_log: Path) -> dict:
             "server_runs": [(r["page"], round(r["seconds"], 3), r["outcome"]) for r in runs], "errors": errors}
 
 
+def wait_server_quiet(pid: int, timeout_s: float = 180, below: float = 5.0, window_s: float = 2.0) -> float:
+    """Seconds until the server process (all its threads) used under ``below`` % of a CPU for ``window_s``."""
+    import psutil
+
+    proc, start = psutil.Process(pid), time.perf_counter()
+    while time.perf_counter() - start < timeout_s:
+        if proc.cpu_percent(interval=window_s) < below:
+            return time.perf_counter() - start
+    return time.perf_counter() - start
+
+
 def median(values):
     return sb.percentile(values, 50)
 
@@ -84,11 +98,13 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=None, help="data root with trained models (default: $RECALL_LAB_DATA or ./data)")
     ap.add_argument("--dataset", default="ml-100k")
-    ap.add_argument("--pages", default=None, help="comma-separated url paths (default: every page in app.py)")
+    ap.add_argument("--pages", default=None, help="comma-separated url paths (default: every page in recall_lab.py)")
     ap.add_argument("--repeats", type=int, default=3, help="cached visits per page")
     ap.add_argument("--server-cpus", default=None, help="CPUs for the server, e.g. 0 or 0-1; 'none': no pinning")
     ap.add_argument("--threads", type=int, default=1, help="OMP/MKL threads of the server")
     ap.add_argument("--train", action="store_true", help="train missing models first")
+    ap.add_argument("--after-home", action="store_true",
+                    help="open Home first and wait for a quiet server before the measured first visit")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile every script run (slower; prints the top functions of each page's slowest runs)")
     ap.add_argument("--out", default=str(sb.ROOT / "test-output" / "page-times.json"))
@@ -120,11 +136,15 @@ def main(argv=None) -> int:
             env = sb.server_env(run_log, args.threads, prof_dir)
             with streamlit_server(root, env, cpus=server_cpus) as (url, proc):
                 log_file = root / f"streamlit-{url.rsplit(':', 1)[1]}.log"
+                teacher = None
+                if args.after_home:
+                    teacher = visit(browser, url, run_log)
+                    teacher["quiet_after_s"] = round(wait_server_quiet(proc.pid), 1)
                 first = visit(browser, sb.page_url(url, page), run_log)
                 cached = [visit(browser, sb.page_url(url, page), run_log) for _ in range(args.repeats)]
             findings = sb.server_log_findings(log_file.read_text() if log_file.exists() else "")
             log_file.unlink(missing_ok=True)
-            row = {"page": page["slug"], "first": first, "cached": cached,
+            row = {"page": page["slug"], "first": first, "cached": cached, "teacher_home_visit": teacher,
                    "cached_server_median_s": round(median([c["server_s"] for c in cached]), 3),
                    "cached_server_max_s": round(max(c["server_s"] for c in cached), 3),
                    "cached_browser_median_s": round(median([c["browser_s"] for c in cached]), 3),
@@ -139,6 +159,8 @@ def main(argv=None) -> int:
 
     lines = [f"Page times — {args.dataset}, data root {root}",
              f"machine: {machine}; {pin_note}; server OMP_NUM_THREADS={args.threads}, RECALL_LAB_AUTOTRAIN=0"
+             + ("; first visit after a teacher's Home visit and a quiet server (--after-home)" if args.after_home
+                else "; first visit = the fresh server's very first request")
              + ("; cProfile ON (times inflated)" if args.profile else ""),
              *[f"note: {n}" for n in prep["notes"]],
              "first = first visitor of a fresh server; cached = a later new visitor (median of "

@@ -25,8 +25,8 @@ PAGE_MODELS = {"two_tower": ("two_tower",), "tdm": ("tdm",), "dr": ("dr",), "nan
                "sid": ("sid",)}
 
 
-def registered_pages(app: Path = ROOT / "app.py") -> list[dict]:
-    """Every ``st.Page`` in app.py, in order: {"slug", "file", "default"} (read from the source, so a page
+def registered_pages(app: Path = ROOT / "recall_lab.py") -> list[dict]:
+    """Every ``st.Page`` in recall_lab.py, in order: {"slug", "file", "default"} (read from the source, so a page
     added later is measured too)."""
     pages = []
     for node in ast.walk(ast.parse(app.read_text())):

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
 
-APP = str(ROOT / "app.py")
+APP = str(ROOT / "recall_lab.py")
 PAGES = ["app_pages/home.py", "app_pages/two_tower.py"]
 
 

@@ -95,7 +95,7 @@ def fresh_caches():
 
 
 def app(lang="en") -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at = AppTest.from_file(str(ROOT / "recall_lab.py"), default_timeout=240)
     at.session_state["lang"] = lang
     return at
 

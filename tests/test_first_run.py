@@ -95,10 +95,7 @@ def test_sidebar_warms_up_the_ready_models_for_their_first_visitors(empty_root, 
     it again (loading is made to fail afterwards: the page must not need it)."""
     import ui.state as state
 
-    trained("two_tower")  # the session's quick model, copied in as this root's only ready model
-    (empty_root / "artifacts" / "ml-100k").mkdir(parents=True)
-    for path in (data_root / "artifacts" / "ml-100k").glob("two_tower-seed0.*"):
-        shutil.copy2(path, empty_root / "artifacts" / "ml-100k" / path.name)
+    _copy_ready_two_tower(trained, data_root, empty_root)
     monkeypatch.setenv("RECALL_LAB_WARM_UP", "1")
     at = fresh_app("en").run()
     assert_clean(at)
@@ -112,3 +109,44 @@ def test_sidebar_warms_up_the_ready_models_for_their_first_visitors(empty_root, 
     at.switch_page("app_pages/two_tower.py").run()
     assert_clean(at)
     assert at.get("plotly_chart"), "the two-tower page draws from the warmed-up model"
+
+
+def _copy_ready_two_tower(trained, data_root, root) -> None:
+    trained("two_tower")  # the session's quick model, copied in as the root's only ready model
+    (root / "artifacts" / "ml-100k").mkdir(parents=True, exist_ok=True)
+    for path in (data_root / "artifacts" / "ml-100k").glob("two_tower-seed0.*"):
+        shutil.copy2(path, root / "artifacts" / "ml-100k" / path.name)
+
+
+def test_server_start_up_loads_the_ready_models_before_any_visitor(empty_root, data_root, trained, monkeypatch):
+    """ui.startup.prepare_server (st.App's lifespan in app.py): imports and loads the default dataset's ready
+    models into the shared cache; a page's first visit then loads nothing."""
+    import ui.state as state
+    from ui.startup import prepare_server
+
+    _copy_ready_two_tower(trained, data_root, empty_root)
+    assert prepare_server("ml-100k") == ["two_tower"]
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the page loaded the model again")
+
+    monkeypatch.setattr(state, "load_or_train", no_loading)
+    at = fresh_app("en").run()
+    at.switch_page("app_pages/two_tower.py").run()
+    assert_clean(at)
+    assert at.get("plotly_chart")
+
+
+@pytest.mark.slow
+def test_streamlit_run_app_warms_the_server_before_the_first_visitor(tmp_path, data_root, trained):
+    """The real `streamlit run app.py`: the server loads the ready model on its own, with no browser connected."""
+    from browser import streamlit_server
+
+    shutil.copytree(data_root / "datasets", tmp_path / "datasets")
+    _copy_ready_two_tower(trained, data_root, tmp_path)
+    with streamlit_server(tmp_path, {"RECALL_LAB_WARM_UP": "1"}) as (url, proc):
+        log_file = tmp_path / f"streamlit-{url.rsplit(':', 1)[1]}.log"
+        deadline = time.time() + 120
+        while "loaded two_tower" not in log_file.read_text() and time.time() < deadline:
+            time.sleep(0.5)
+        assert "loaded two_tower" in log_file.read_text(), log_file.read_text()[-2000:]

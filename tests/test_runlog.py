@@ -76,13 +76,13 @@ def test_profiles_are_written_per_run(tmp_path):
 
 
 def test_the_app_logs_each_script_run(tmp_path, monkeypatch):
-    """The real app.py: a run of the home page and of a page that stops (no data here) are both logged."""
+    """The real script (recall_lab.py): a run of the home page and of a page that stops (no data here) are both logged."""
     log = tmp_path / "runs.jsonl"
     monkeypatch.setenv("RECALL_LAB_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("RECALL_LAB_RUN_LOG", str(log))
     st.cache_resource.clear()
     try:
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+        at = AppTest.from_file(str(ROOT / "recall_lab.py"), default_timeout=120)
         at.session_state["lang"] = "en"
         at.run()
         assert not at.exception

@@ -129,7 +129,7 @@ def test_sidebar_offers_constructed_data_labelled_as_such(tmp_path, monkeypatch,
 
     monkeypatch.setenv("RECALL_LAB_DATA", str(tmp_path))  # nothing downloaded: a world needs no download
     st.cache_resource.clear()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(ROOT / "recall_lab.py"), default_timeout=120)
     at.session_state["lang"] = lang
     at.session_state["dataset"] = "world:multi-interest@1"
     at.run()

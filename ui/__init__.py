@@ -1,1 +1,1 @@
-"""Streamlit glue shared by app.py and the pages (no algorithm code here)."""
+"""Streamlit glue shared by recall_lab.py and the pages (no algorithm code here)."""

@@ -1,0 +1,57 @@
+"""Server start-up (``st.App``'s lifespan, see app.py): warm the process before the first visitor arrives.
+
+Without it, the first visitor of a fresh server pays for importing torch, Plotly and the models' code and for
+loading the models (seconds on 2 cores); with it, the server does that right after it starts, in a background
+thread, and the first visitor finds a warm process. ``RECALL_LAB_WARM_UP=0`` turns it off (as under pytest).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import threading
+from contextlib import asynccontextmanager
+
+log = logging.getLogger("recall_lab")
+
+DEFAULT_DATASET = "ml-100k"  # what the sidebar shows first (ui.state.dataset)
+
+
+def prepare_server(dataset: str = DEFAULT_DATASET) -> list[str]:
+    """Import what the pages need and load ``dataset``'s ready models into the shared cache
+    (``ui.state.warm_up``, the same entry the sidebar uses, so nothing is loaded twice). Returns the models
+    loaded; a dataset not downloaded yet loads nothing (the sidebar offers the download)."""
+    import plotly.graph_objects  # noqa: F401 — imported for the pages, once
+    import recall_core.viz
+
+    from recall_core.background import teaching_order
+    from recall_core.methods import LEARNED, artifact_status
+    from recall_core.movielens import is_ready
+
+    from . import state, widgets  # noqa: F401
+
+    for module in pkgutil.iter_modules(recall_core.viz.__path__):
+        importlib.import_module(f"recall_core.viz.{module.name}")
+    if not is_ready(dataset):
+        return []
+    split = state.get_split(dataset)
+    ready = tuple(m for m in teaching_order(LEARNED) if artifact_status(split, m) == "ready")
+    state.warm_up(dataset, ready, "auto").join()
+    return list(ready)
+
+
+def _prepare_in_background() -> None:
+    try:
+        loaded = prepare_server()
+        log.info("start-up: imports done, models loaded: %s", ", ".join(loaded) or "none ready")
+    except Exception:  # noqa: BLE001 — a failed warm-up only means the first visitor waits
+        log.exception("start-up warm-up failed")
+
+
+@asynccontextmanager
+async def lifespan(app):
+    from .state import warm_up_enabled
+
+    if warm_up_enabled():
+        threading.Thread(target=_prepare_in_background, daemon=True, name="recall-lab-start-up").start()
+    yield
