@@ -9,9 +9,9 @@ RECALL_LAB_RUN_LOG set, pinned to its own CPU when there are two or more), then
           spinner, the page's title drawn) and the server's script-run time(s) of that visit from the run log;
   cached  ``--repeats`` new sessions (new browser contexts: nothing cached in the browser) open the same page
           one after another: the same two figures (median and worst are printed).
-With ``--after-home`` the first visitor comes after a teacher: Home is opened first (which starts the warm-up
-of the ready models, ui.state.warm_up) and the server is left until its CPU is quiet, as in a lesson where the
-teacher opens the app before the students open the method pages.
+``--before-first`` says when the first visitor comes: ``now`` (default: as soon as the server answers, while its
+start-up warm-up may still run), ``settle`` (once the server's CPU is quiet: a server started before the lesson,
+app.py's start-up done) or ``home`` (a teacher opens Home first, then the server is left until quiet).
 Targets (issue 13): cached server run <= 1 s, first visit <= 3 s to idle.  Needs trained models in the data
 root (python -m recall_core.train --method all); with --train the missing ones are trained first.
 Writes JSON (default test-output/page-times.json).
@@ -103,8 +103,8 @@ def main(argv=None) -> int:
     ap.add_argument("--server-cpus", default=None, help="CPUs for the server, e.g. 0 or 0-1; 'none': no pinning")
     ap.add_argument("--threads", type=int, default=1, help="OMP/MKL threads of the server")
     ap.add_argument("--train", action="store_true", help="train missing models first")
-    ap.add_argument("--after-home", action="store_true",
-                    help="open Home first and wait for a quiet server before the measured first visit")
+    ap.add_argument("--before-first", choices=("now", "settle", "home"), default="now",
+                    help="when the measured first visitor comes (see the module's docstring)")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile every script run (slower; prints the top functions of each page's slowest runs)")
     ap.add_argument("--out", default=str(sb.ROOT / "test-output" / "page-times.json"))
@@ -137,14 +137,16 @@ def main(argv=None) -> int:
             with streamlit_server(root, env, cpus=server_cpus) as (url, proc):
                 log_file = root / f"streamlit-{url.rsplit(':', 1)[1]}.log"
                 teacher = None
-                if args.after_home:
+                if args.before_first == "home":
                     teacher = visit(browser, url, run_log)
-                    teacher["quiet_after_s"] = round(wait_server_quiet(proc.pid), 1)
+                if args.before_first != "now":
+                    settled = wait_server_quiet(proc.pid)
+                    teacher = {**(teacher or {}), "quiet_after_s": round(settled, 1)}
                 first = visit(browser, sb.page_url(url, page), run_log)
                 cached = [visit(browser, sb.page_url(url, page), run_log) for _ in range(args.repeats)]
             findings = sb.server_log_findings(log_file.read_text() if log_file.exists() else "")
             log_file.unlink(missing_ok=True)
-            row = {"page": page["slug"], "first": first, "cached": cached, "teacher_home_visit": teacher,
+            row = {"page": page["slug"], "first": first, "cached": cached, "before_first": {"mode": args.before_first, **(teacher or {})},
                    "cached_server_median_s": round(median([c["server_s"] for c in cached]), 3),
                    "cached_server_max_s": round(max(c["server_s"] for c in cached), 3),
                    "cached_browser_median_s": round(median([c["browser_s"] for c in cached]), 3),
@@ -159,8 +161,9 @@ def main(argv=None) -> int:
 
     lines = [f"Page times — {args.dataset}, data root {root}",
              f"machine: {machine}; {pin_note}; server OMP_NUM_THREADS={args.threads}, RECALL_LAB_AUTOTRAIN=0"
-             + ("; first visit after a teacher's Home visit and a quiet server (--after-home)" if args.after_home
-                else "; first visit = the fresh server's very first request")
+             + {"now": "; first visit = the fresh server's very first request",
+                "settle": "; first visit once the fresh server's start-up is done (CPU quiet)",
+                "home": "; first visit after a teacher's Home visit and a quiet server"}[args.before_first]
              + ("; cProfile ON (times inflated)" if args.profile else ""),
              *[f"note: {n}" for n in prep["notes"]],
              "first = first visitor of a fresh server; cached = a later new visitor (median of "
