@@ -146,7 +146,8 @@ def main(argv=None) -> int:
                 cached = [visit(browser, sb.page_url(url, page), run_log) for _ in range(args.repeats)]
             findings = sb.server_log_findings(log_file.read_text() if log_file.exists() else "")
             log_file.unlink(missing_ok=True)
-            row = {"page": page["slug"], "first": first, "cached": cached, "before_first": {"mode": args.before_first, **(teacher or {})},
+            row = {"page": page["slug"], "first": first, "cached": cached,
+                   "before_first": {"mode": args.before_first, **(teacher or {})},
                    "cached_server_median_s": round(median([c["server_s"] for c in cached]), 3),
                    "cached_server_max_s": round(max(c["server_s"] for c in cached), 3),
                    "cached_browser_median_s": round(median([c["browser_s"] for c in cached]), 3),
