@@ -46,25 +46,9 @@ def minibatches(n: int, batch_size: int, rng: np.random.Generator, shuffle: bool
         yield order[start:start + batch_size]
 
 
-def length_bucketed_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
-                            pool: int = 32) -> list[np.ndarray]:
-    """Shuffled mini-batches of samples with similar history lengths (torchtext's BucketIterator idea).
-
-    The samples are shuffled, cut into pools of ``pool`` batches, each pool sorted by length and cut
-    into batches, and the batches shuffled: every sample is used once per epoch, batches stay random
-    in what they hold and in their order, but a batch's longest history is close to its shortest, so
-    trimming the all-padding positions (see :func:`trim_padding`) removes most padding work."""
-    order = rng.permutation(len(lengths))
-    batches = []
-    for start in range(0, len(order), batch_size * pool):
-        chunk = order[start:start + batch_size * pool]
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
 def trim_padding(histories: torch.Tensor, pad: int) -> torch.Tensor:
-    """Drop the leading positions that are padding in every row of a left-padded [B, L] batch."""
+    """Drop the leading positions that are padding in every row of a left-padded [B, L] batch (one
+    position is kept when every row is empty)."""
     real = (histories != pad).any(0)
     first = int(real.to(torch.int8).argmax()) if bool(real.any()) else histories.shape[1] - 1
     return histories[:, first:]
@@ -85,10 +69,8 @@ class TrainLog:
 def fit(model: torch.nn.Module, loss_of_batch: Callable[[np.ndarray], torch.Tensor], n_samples: int, *,
         epochs: int, batch_size: int, lr: float, rng: np.random.Generator, weight_decay: float = 0.0,
         validate: Callable[[], float] | None = None, progress: Progress | None = None,
-        label: str = "train", log: TrainLog | None = None,
-        batches: Callable[[np.random.Generator], list[np.ndarray]] | None = None) -> TrainLog:
-    """Adam over shuffled mini-batches; keeps the weights of the best validation epoch.
-    ``batches`` (rng -> index arrays) replaces the plain shuffle, e.g. :func:`length_bucketed_batches`."""
+        label: str = "train", log: TrainLog | None = None) -> TrainLog:
+    """Adam over shuffled mini-batches; keeps the weights of the best validation epoch."""
     log = log or TrainLog()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_value, best_state = -np.inf, None
@@ -96,9 +78,7 @@ def fit(model: torch.nn.Module, loss_of_batch: Callable[[np.ndarray], torch.Tens
     for epoch in range(epochs):
         model.train()
         start, total = time.perf_counter(), 0.0
-        epoch_batches = batches(rng) if batches is not None else list(minibatches(n_samples, batch_size, rng))
-        n_batches = max(1, len(epoch_batches))
-        for b, idx in enumerate(epoch_batches):
+        for b, idx in enumerate(minibatches(n_samples, batch_size, rng)):
             loss = loss_of_batch(idx)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

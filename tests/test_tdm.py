@@ -384,20 +384,6 @@ def test_stored_budget_curve_stops_where_the_beam_costs_more_than_brute_force(sy
     assert curve[-1]["recall@50"] == ranking_metrics(brute, synthetic.valid.truths, (50,))["recall@50"]
 
 
-def test_length_bucketed_batches_use_every_sample_once_and_group_lengths():
-    from recall_core.training import length_bucketed_batches
-
-    lengths = np.random.default_rng(0).integers(0, 51, 5000)
-    batches = length_bucketed_batches(lengths, 64, np.random.default_rng(1), pool=8)
-    assert sorted(np.concatenate(batches).tolist()) == list(range(5000))
-    assert max(len(b) for b in batches) == 64
-    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
-    plain = np.mean([lengths[b].max() - lengths[b].min() for b in np.array_split(np.random.default_rng(2).permutation(5000), 79)])
-    assert spread < plain / 4  # similar lengths in a batch: little padding left after trimming
-    again = length_bucketed_batches(lengths, 64, np.random.default_rng(1), pool=8)
-    assert all(np.array_equal(a, b) for a, b in zip(batches, again))  # seeded
-
-
 def test_scorer_gives_the_same_logits_on_a_batch_trimmed_of_leading_padding():
     from recall_core.training import trim_padding
 
@@ -412,3 +398,35 @@ def test_scorer_gives_the_same_logits_on_a_batch_trimmed_of_leading_padding():
     assert trimmed.shape[1] == 6 and (trim_padding(torch.full((2, 15), 60), 60).shape[1] == 1)
     with torch.no_grad():
         assert torch.allclose(model(hist, nodes), model(trimmed, nodes), atol=1e-6)
+
+
+def test_forward_by_length_gives_the_logits_of_one_call_on_the_same_batch():
+    from recall_core.tdm import forward_by_length
+
+    torch.manual_seed(0)
+    model = TDMScorer(60, dataclasses.replace(SMALL, windows=(1, 2, 4, 8)), 15).eval()
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 16, 37)
+    hist = torch.full((37, 15), 60)
+    for row, n in enumerate(lengths):
+        hist[row, 15 - n:] = torch.as_tensor(rng.integers(0, 60, n))
+    nodes = torch.as_tensor(rng.integers(0, 60, (37, 9)))
+    with torch.no_grad():
+        whole = model(hist, nodes)
+        for chunks in (1, 4, 37, 50):
+            assert torch.allclose(forward_by_length(model, hist, lengths, nodes, 60, chunks), whole, atol=1e-6)
+    grads = []
+    for split_forward in (False, True):  # and the same gradient: training is unchanged
+        model.zero_grad()
+        logits = forward_by_length(model, hist, lengths, nodes, 60) if split_forward else model(hist, nodes)
+        logits.square().mean().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_score_nodes_groups_users_by_length_without_changing_scores(small_tdm, synthetic):
+    hist = small_tdm.history_codes(list(synthetic.test.inputs[:30]))
+    nodes = np.random.default_rng(0).integers(0, small_tdm.tree.n_codes, (30, 7))
+    with torch.no_grad():
+        direct = small_tdm.model(hist, torch.as_tensor(nodes)).numpy() + small_tdm.log_q[nodes]
+    np.testing.assert_allclose(small_tdm.score_nodes(hist, nodes, chunk=7 * 4), direct, atol=1e-5)
