@@ -144,6 +144,10 @@ def load_or_train(split: Split, method: str, seed: int = 0, device: str | torch.
                 if path.exists():
                     say(f"{exc} Retraining.")
         start = time.perf_counter()
+        if method in MAPS:  # its map is made right after training: compile UMAP meanwhile
+            from .projection import prewarm_umap
+
+            prewarm_umap(MAPS[method][1])
         retriever = spec.train(split, cfg, seed, device, progress)
         state, arrays = spec.state(retriever)
         train_log = dict(getattr(retriever, "log", {}) or {})

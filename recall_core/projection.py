@@ -20,7 +20,8 @@ def prewarm_umap(metric: str = "cosine") -> threading.Thread:
     """Compile UMAP's numba code for ``metric`` in a background thread, once per process.
 
     The first UMAP fit of a process spends about 12 s compiling (a later fit of the same 1.5k vectors: 3 s).
-    Started when the first model that needs a map begins training, the compilation overlaps the training
+    Started when a model that needs a map begins training (``methods.load_or_train``), the compilation overlaps
+    the training
     instead of following it, so that model's page goes live sooner (issue 13 §1: the two-tower page within
     20 s). A small random matrix takes the same code path as any catalogue under UMAP's 4,096-point
     exact-neighbour limit."""

@@ -77,7 +77,7 @@ def test_training_stores_the_test_evaluation_for_the_home_page(tmp_path, synthet
 
 
 def test_umap_is_compiled_once_per_process_in_the_background():
-    """The trainer starts UMAP's compilation when a model that needs a map begins training (ui.state.trainer):
+    """load_or_train starts UMAP's compilation when a model that needs a map begins training:
     one thread per metric and process, and a later map finds the code compiled."""
     from recall_core.projection import prewarm_umap, umap_2d
 

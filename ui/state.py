@@ -13,8 +13,7 @@ from recall_core.artifacts import ArtifactError
 from recall_core.background import BackgroundTrainer
 from recall_core.data import Split, load_split
 from recall_core.i18n import DEFAULT_LANGUAGE, translate
-from recall_core.methods import MAPS, load_or_train
-from recall_core.projection import prewarm_umap
+from recall_core.methods import load_or_train
 from recall_core.movielens import DataError, is_ready
 from recall_core.protocol import Retriever
 from recall_core.training import DeviceError
@@ -102,8 +101,6 @@ def trainer() -> BackgroundTrainer:
     """One background trainer per server: every session sees the same queue and progress."""
 
     def train_one(name: str, method: str, progress) -> None:
-        if method in MAPS:  # its map is made right after training: compile UMAP meanwhile (projection.prewarm_umap)
-            prewarm_umap(MAPS[method][1])
         load_or_train(get_split(name), method, 0, "auto", progress=progress)
 
     return BackgroundTrainer(train_one)
