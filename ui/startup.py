@@ -19,23 +19,28 @@ DEFAULT_DATASET = "ml-100k"  # what the sidebar shows first (ui.state.dataset)
 
 def prepare_server(dataset: str = DEFAULT_DATASET) -> list[str]:
     """Import what the pages need and load ``dataset``'s ready models into the shared cache
-    (``ui.state.warm_up``, the same entry the sidebar uses, so nothing is loaded twice). Returns the models
-    loaded; a dataset not downloaded yet loads nothing (the sidebar offers the download)."""
+    (``ui.state.warm_up``, the same entry the sidebar uses, so nothing is loaded twice); when a model that
+    needs a map is not trained yet, compile UMAP now (``projection.prewarm_umap``), so that its first training
+    is not followed by 12 s of compilation. Returns the models loaded; a dataset not downloaded yet loads
+    nothing (the sidebar offers the download)."""
     import plotly.graph_objects  # noqa: F401 — imported for the pages, once
     import recall_core.viz
 
     from recall_core.background import teaching_order
-    from recall_core.methods import LEARNED, artifact_status
+    from recall_core.methods import LEARNED, MAPS, artifact_status
     from recall_core.movielens import is_ready
+    from recall_core.projection import prewarm_umap
 
     from . import state, widgets  # noqa: F401
 
     for module in pkgutil.iter_modules(recall_core.viz.__path__):
         importlib.import_module(f"recall_core.viz.{module.name}")
-    if not is_ready(dataset):
+    split = state.get_split(dataset) if is_ready(dataset) else None
+    ready = tuple(m for m in teaching_order(LEARNED) if split is not None and artifact_status(split, m) == "ready")
+    for metric in sorted({MAPS[m][1] for m in MAPS if m not in ready}):
+        prewarm_umap(metric)  # a model still to train will need its map: compile UMAP before anyone asks
+    if split is None:
         return []
-    split = state.get_split(dataset)
-    ready = tuple(m for m in teaching_order(LEARNED) if artifact_status(split, m) == "ready")
     state.warm_up(dataset, ready, "auto").join()
     return list(ready)
 
