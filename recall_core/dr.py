@@ -345,6 +345,7 @@ class DeepRetrieval(Retriever):
         self.model, self.split, self.cfg, self.device, self.log = model.eval(), split, cfg, device, log or {}
         self.n_items = split.n_items
         self.candidates = candidates
+        self.rerun_paths: dict[float, np.ndarray] = {}  # rerun_path_step's results made at training time
         self.set_paths(pi)
 
     def set_paths(self, pi: np.ndarray) -> None:
@@ -504,6 +505,8 @@ def train_dr(split: Split, cfg: DRConfig = DRConfig(), seed: int = 0, device=tor
     # candidates for the last θ: what the page's live π step re-runs with other alphas
     cands = path_candidates(model, hist, targets_np, split.n_items, cfg.candidates)
     final = DeepRetrieval(model, split, cfg, state["pi"], device, log, cands)
+    for alpha in STORED_ALPHAS:  # the page's default view of the π step, made once here, not on a visit
+        final.rerun_paths[alpha] = rerun_path_step(final, alpha)
     log["budget_curve"] = budget_curve(final, split.valid, "beam", DR_BEAMS)
     log["bruteforce_recall@50"] = recall_at_50(final.brute_force(split.valid.inputs, 50).items, split.valid)  # the curve's ceiling
     return final
@@ -514,6 +517,8 @@ def dr_state(retriever: DeepRetrieval) -> tuple[dict, dict]:
     arrays = {"pi": retriever.pi}
     if c is not None:
         arrays.update(cand_items=c.items, cand_paths=c.paths, cand_scores=c.scores, cand_counts=c.counts)
+    for alpha, pi in retriever.rerun_paths.items():
+        arrays[f"rerun_pi_{alpha:g}"] = pi
     return retriever.model.state_dict(), arrays
 
 
@@ -523,13 +528,21 @@ def restore_dr(split: Split, cfg: DRConfig, payload: dict, device) -> DeepRetrie
     a = payload["arrays"]
     cands = PathCandidates(a["cand_items"], a["cand_paths"], a["cand_scores"], a["cand_counts"]) \
         if "cand_items" in a else None
-    return DeepRetrieval(model.to(device), split, cfg, a["pi"], device, payload["log"], cands)
+    retriever = DeepRetrieval(model.to(device), split, cfg, a["pi"], device, payload["log"], cands)
+    retriever.rerun_paths = {alpha: a[f"rerun_pi_{alpha:g}"] for alpha in STORED_ALPHAS if f"rerun_pi_{alpha:g}" in a}
+    return retriever
+
+
+STORED_ALPHAS = (0.0,)  # the DR page's default α (no penalty: the collapse): its π step is stored with the model
 
 
 def rerun_path_step(retriever: DeepRetrieval, alpha: float, seed: int = 0) -> np.ndarray:
-    """The π step re-run on the trained model's candidates with another penalty weight."""
+    """The π step re-run on the trained model's candidates with another penalty weight (for seed 0 and an
+    α in :data:`STORED_ALPHAS`, the result stored at training time: the same, without the second of work)."""
     if not np.isfinite(alpha) or alpha < 0:
         raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
+    if seed == 0 and float(alpha) in retriever.rerun_paths:
+        return retriever.rerun_paths[float(alpha)]
     if retriever.candidates is None:
         raise ValueError("this model was saved without its path candidates; retrain it")
     return assign_paths(retriever.candidates, retriever.pi, retriever.n_paths, alpha, retriever.cfg.sweeps,

@@ -217,6 +217,18 @@ def test_dr_artifact_roundtrip(small_dr, synthetic):
     held = synthetic.test
     assert np.array_equal(restored.retrieve(held.inputs, 10).items, small_dr.retrieve(held.inputs, 10).items)
     assert restored.candidates is not None and len(restored.candidates.items) == len(small_dr.candidates.items)
+    assert np.array_equal(restored.rerun_paths[0.0], small_dr.rerun_paths[0.0])  # the page's default view
+
+
+def test_the_stored_pi_step_is_what_a_rerun_computes(small_dr):
+    from recall_core.dr import STORED_ALPHAS, assign_paths, rerun_path_step
+
+    assert set(small_dr.rerun_paths) == set(STORED_ALPHAS) == {0.0}
+    c = small_dr.candidates
+    fresh = assign_paths(c, small_dr.pi, small_dr.n_paths, 0.0, small_dr.cfg.sweeps, np.random.default_rng(0))
+    assert np.array_equal(rerun_path_step(small_dr, 0.0), fresh)
+    assert rerun_path_step(small_dr, 0.0) is small_dr.rerun_paths[0.0]  # read, not recomputed
+    assert not np.array_equal(rerun_path_step(small_dr, 1e-2), fresh)  # other alphas are computed
 
 
 @pytest.mark.slow
