@@ -184,7 +184,8 @@ def sampled_softmax_loss(model: NANNScorer, state: dict, candidates: torch.Tenso
                          cfg: NANNConfig) -> torch.Tensor:
     """Sampled softmax (column 0 = positive) with log-Q correction; plus, when enabled, the
     adversarial KL between the distributions with clean and FGSM-perturbed e_v (Sec. 3.3)."""
-    e_v = model.item_vectors(torch.arange(model.n_items, device=candidates.device))[candidates]  # once per item
+    distinct, where = torch.unique(candidates, return_inverse=True)
+    e_v = model.item_vectors(distinct)[where]  # once per distinct item, not once per candidate
     logits = candidate_logits(model, state, e_v, candidates, log_q)
     target = torch.zeros(len(candidates), dtype=torch.long, device=candidates.device)
     loss = F.cross_entropy(logits, target)
