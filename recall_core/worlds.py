@@ -104,7 +104,8 @@ def load_constructed(name: str, config: SplitConfig = SplitConfig()) -> Split:
     kind, knob, seed = parse_name(name)
     if kind == "world":
         return load_world(knob, seed, config).split
-    return make_catalogue(**CATALOGUES[catalogue_base(name)], seed=seed, config=config)
+    base = catalogue_base(name)
+    return make_catalogue(**CATALOGUES[base], seed=seed, config=config, base=base)
 
 
 # --------------------------------------------------------------------------- the multi-interest world
@@ -331,7 +332,8 @@ test_recall.__test__ = False  # not a pytest test
 
 def make_catalogue(n_items: int = 6000, n_users: int = 2500, ratings_per_user: float = 100.0,
                    n_topics: int = 30, popularity_zipf: float = 0.9, taste_concentration: float = 0.1,
-                   popular_share: float = 0.1, seed: int = 0, config: SplitConfig | None = None) -> Split:
+                   popular_share: float = 0.1, seed: int = 0, config: SplitConfig | None = None,
+                   base: str = CATALOGUE) -> Split:
     """A sparse catalogue with planted structure, through the real protocol.
 
     Items: one of 30 topics each (uniform) and a global Zipf popularity pop(i) ~ 1 / rank^0.9,
@@ -358,8 +360,6 @@ def make_catalogue(n_items: int = 6000, n_users: int = 2500, ratings_per_user: f
                       20, n_items // 4).astype(int)
     sequences = _plackett_luce(probs, lengths, rng)
     titles = [f"item {i} (topic {topic[i]})" for i in range(n_items)]
-    base = next((name for name, size in CATALOGUES.items() if size == dict(n_items=n_items, n_users=n_users)),
-                f"synthetic-{n_items}")
     raw = _raw(catalogue_name(seed, base), sequences, titles, topic, [f"topic {k}" for k in range(n_topics)])
     return prepare(raw, config or SplitConfig())
 
