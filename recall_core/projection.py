@@ -17,32 +17,78 @@ _PREWARM_LOCK = threading.Lock()
 
 
 def prewarm_umap(metric: str = "cosine") -> threading.Thread:
-    """Compile UMAP's numba code for ``metric`` in a background thread, once per process.
+    """Compile UMAP's numba code in a background thread, once per process.
 
-    The first UMAP fit of a process spends about 12 s compiling (a later fit of the same 1.5k vectors: 3 s).
-    Started when a model that needs a map begins training (``methods.load_or_train``), the compilation overlaps
-    the training
-    instead of following it, so that model's page goes live sooner (issue 13 §1: the two-tower page within
-    20 s). A small random matrix takes the same code path as any catalogue under UMAP's 4,096-point
-    exact-neighbour limit."""
+    The first UMAP fit of a process compiles its layout code (about 4 s; a later fit of 1.5k vectors: about
+    1 s). Started when a model that needs a map begins training (``methods.load_or_train``) or when the app
+    starts (``ui.startup``), the compilation overlaps other work instead of delaying the first map (issue 13
+    §1: the two-tower page within 20 s). The neighbours are computed by :func:`nearest_neighbours`, not by
+    numba, so one compilation serves every metric; ``metric`` is accepted for the callers' sake."""
     with _PREWARM_LOCK:
-        if metric not in _PREWARMED:
+        if "layout" not in _PREWARMED:
             sample = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
             thread = threading.Thread(target=umap_2d, args=(sample, 0, metric), daemon=True,
-                                      name=f"recall-lab-umap-prewarm:{metric}")
+                                      name="recall-lab-umap-prewarm")
             thread.start()
-            _PREWARMED[metric] = thread
-        return _PREWARMED[metric]
+            _PREWARMED["layout"] = thread
+        return _PREWARMED["layout"]
+
+
+METRICS = ("cosine", "euclidean")
+
+
+def nearest_neighbours(vectors: np.ndarray, k: int, metric: str = "cosine",
+                       chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of every row, itself first: (indices [n, k] int32, distances [n, k] float32).
+
+    The kNN graph is UMAP's first step (McInnes et al. 2018, Sec. 3.1); UMAP computes it exactly below 4,096
+    points too, but through numba-compiled distance code that cost ~10 s of compilation per metric and process
+    (issue 13). A blocked matrix product does the same in well under a second at 10k vectors. Cosine distance
+    is 1 - cos (zero vectors are at distance 1 from everything), euclidean the L2 distance."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    x = np.asarray(vectors, dtype=np.float32)
+    n = len(x)
+    k = min(k, n)
+    if k < 1:
+        raise ValueError(f"k must be >= 1 and there must be a vector, got k={k} for {n} vectors")
+    if metric == "cosine":
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        x = x / np.where(norms > 0, norms, 1.0)
+    squares = (x * x).sum(1)
+    indices = np.empty((n, k), dtype=np.int32)
+    distances = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, chunk):
+        rows = slice(start, min(start + chunk, n))
+        product = x[rows] @ x.T
+        if metric == "cosine":
+            dist = 1.0 - product
+        else:
+            dist = np.sqrt(np.maximum(squares[rows, None] + squares[None, :] - 2.0 * product, 0.0))
+        own = np.arange(rows.start, rows.stop)
+        dist[own - rows.start, own] = -np.inf  # each point is its own first neighbour, as in UMAP
+        part = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(own), 1))
+        order = np.argsort(np.take_along_axis(dist, part, 1), axis=1, kind="stable")
+        idx = np.take_along_axis(part, order, 1)
+        indices[rows] = idx
+        distances[rows] = np.take_along_axis(dist, idx, 1)
+        distances[rows, 0] = 0.0
+    return indices, distances
 
 
 def umap_2d(vectors: np.ndarray, seed: int = 0, metric: str = "cosine", n_neighbors: int = 15) -> np.ndarray:
+    """UMAP's 2-D layout of ``vectors`` over their exact kNN graph (:func:`nearest_neighbours`)."""
     import umap  # imported lazily: numba compilation is slow and only maps need it
 
+    vectors = np.asarray(vectors, dtype=np.float32)
+    k = min(n_neighbors, len(vectors) - 1)
+    knn_indices, knn_distances = nearest_neighbours(vectors, k, metric)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        reducer = umap.UMAP(n_components=2, metric=metric, n_neighbors=min(n_neighbors, len(vectors) - 1),
-                            random_state=seed, init="random" if len(vectors) < 8 else "spectral")
-        return reducer.fit_transform(np.asarray(vectors, dtype=np.float32)).astype(np.float32)
+        reducer = umap.UMAP(n_components=2, metric=metric, n_neighbors=k, random_state=seed,
+                            init="random" if len(vectors) < 8 else "spectral",
+                            precomputed_knn=(knn_indices, knn_distances, None))
+        return reducer.fit_transform(vectors).astype(np.float32)
 
 
 def cached_umap(path: Path, vectors: np.ndarray, seed: int = 0, metric: str = "cosine") -> np.ndarray:

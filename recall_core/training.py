@@ -60,17 +60,25 @@ class TrainLog:
     valid: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     best_epoch: int = -1
+    stopped_early: bool = False  # ``patience`` epochs passed without a better validation figure
 
     def as_dict(self) -> dict:
         return {"losses": self.losses, "valid": self.valid, "seconds_per_epoch": self.seconds,
-                "best_epoch": self.best_epoch, "train_seconds": float(sum(self.seconds))}
+                "best_epoch": self.best_epoch, "stopped_early": self.stopped_early,
+                "train_seconds": float(sum(self.seconds))}
 
 
 def fit(model: torch.nn.Module, loss_of_batch: Callable[[np.ndarray], torch.Tensor], n_samples: int, *,
         epochs: int, batch_size: int, lr: float, rng: np.random.Generator, weight_decay: float = 0.0,
         validate: Callable[[], float] | None = None, progress: Progress | None = None,
-        label: str = "train", log: TrainLog | None = None) -> TrainLog:
-    """Adam over shuffled mini-batches; keeps the weights of the best validation epoch."""
+        label: str = "train", log: TrainLog | None = None, patience: int = 0) -> TrainLog:
+    """Adam over shuffled mini-batches; keeps the weights of the best validation epoch.
+
+    ``patience`` > 0 (with ``validate``): stop once that many epochs in a row have not beaten the best
+    validation figure -- early stopping, so ``epochs`` is a ceiling and the validation users, never the
+    test users, decide how many epochs a model gets (issue 13: fewer but better epochs)."""
+    if patience < 0:
+        raise ValueError(f"patience must be >= 0, got {patience}")
     log = log or TrainLog()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_value, best_state = -np.inf, None
@@ -96,6 +104,9 @@ def fit(model: torch.nn.Module, loss_of_batch: Callable[[np.ndarray], torch.Tens
             if value > best_value:
                 best_value, best_state = value, copy.deepcopy(model.state_dict())
                 log.best_epoch = epoch
+            elif patience and epoch - log.best_epoch >= patience and epoch + 1 < epochs:
+                log.stopped_early = True
+                break
     if best_state is not None:
         model.load_state_dict(best_state)
     elif epochs:

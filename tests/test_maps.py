@@ -78,12 +78,44 @@ def test_training_stores_the_test_evaluation_for_the_home_page(tmp_path, synthet
 
 def test_umap_is_compiled_once_per_process_in_the_background():
     """load_or_train starts UMAP's compilation when a model that needs a map begins training:
-    one thread per metric and process, and a later map finds the code compiled."""
+    one thread per process (the neighbours are not numba's, so every metric shares it), and a later map
+    finds the code compiled."""
     from recall_core.projection import prewarm_umap, umap_2d
 
     thread = prewarm_umap("cosine")
-    assert prewarm_umap("cosine") is thread and thread.daemon
+    assert prewarm_umap("cosine") is thread and prewarm_umap("euclidean") is thread and thread.daemon
     thread.join(300)
     assert not thread.is_alive()
     coords = umap_2d(np.random.default_rng(1).normal(size=(40, 4)).astype(np.float32), metric="cosine")
     assert coords.shape == (40, 2) and np.isfinite(coords).all()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_nearest_neighbours_match_a_full_sort(metric):
+    """The kNN graph UMAP is given: each point first (distance 0), then its k - 1 nearest by a full sort,
+    across chunk boundaries."""
+    from recall_core.projection import nearest_neighbours
+
+    x = np.random.default_rng(3).normal(size=(130, 6)).astype(np.float32)
+    idx, dist = nearest_neighbours(x, 7, metric, chunk=50)
+    if metric == "cosine":
+        unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+        full = 1.0 - unit @ unit.T
+    else:
+        full = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=2)
+    np.fill_diagonal(full, -1.0)
+    oracle = np.argsort(full, axis=1)[:, :7]
+    assert idx.shape == (130, 7) and idx.dtype == np.int32 and dist.dtype == np.float32
+    assert (idx[:, 0] == np.arange(130)).all() and (dist[:, 0] == 0).all()
+    np.testing.assert_array_equal(np.sort(idx, 1), np.sort(oracle, 1))
+    np.testing.assert_allclose(dist[:, 1:], np.take_along_axis(full, oracle, 1)[:, 1:], atol=1e-4)
+    assert (np.diff(dist, axis=1) >= 0).all()
+
+
+def test_nearest_neighbours_refuse_bad_requests():
+    from recall_core.projection import nearest_neighbours
+
+    with pytest.raises(ValueError, match="metric"):
+        nearest_neighbours(np.zeros((4, 2), np.float32), 2, "manhattan")
+    with pytest.raises(ValueError, match="k must be"):
+        nearest_neighbours(np.zeros((0, 2), np.float32), 2)

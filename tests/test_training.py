@@ -1,0 +1,54 @@
+"""The shared epoch loop: best-epoch restore and patience-based early stopping (issue 13)."""
+import numpy as np
+import pytest
+import torch
+
+from recall_core.training import fit
+
+
+def _run(valid_curve, epochs, patience):
+    """Fit a one-parameter model whose validation figure follows ``valid_curve``; the parameter
+    records the epoch it was at, so the restored weights say which epoch was kept."""
+    model = torch.nn.Linear(1, 1, bias=False)
+    epoch_seen = []
+
+    def loss_of_batch(idx):
+        return (model.weight ** 2).sum() * 0.0 + model.weight.sum() * 0.0  # no-op gradient
+
+    def validate():
+        epoch = len(epoch_seen)
+        epoch_seen.append(epoch)
+        with torch.no_grad():
+            model.weight.fill_(float(epoch))  # the weights "are" the epoch
+        return valid_curve[epoch]
+
+    log = fit(model, loss_of_batch, 8, epochs=epochs, batch_size=4, lr=0.1, rng=np.random.default_rng(0),
+              validate=validate, patience=patience)
+    return log, float(model.weight.item()), len(epoch_seen)
+
+
+def test_without_patience_every_epoch_runs_and_the_best_is_restored():
+    log, kept, ran = _run([0.1, 0.3, 0.2, 0.25, 0.1, 0.05], epochs=6, patience=0)
+    assert ran == 6 and not log.stopped_early
+    assert log.best_epoch == 1 and kept == 1.0
+
+
+def test_patience_stops_after_that_many_epochs_without_a_better_figure():
+    log, kept, ran = _run([0.1, 0.3, 0.2, 0.25, 0.4, 0.05], epochs=6, patience=2)
+    assert ran == 4 and log.stopped_early  # epochs 2 and 3 did not beat epoch 1: stop, never see 0.4
+    assert log.best_epoch == 1 and kept == 1.0 and len(log.valid) == 4 and len(log.seconds) == 4
+
+
+def test_patience_waits_for_a_late_improvement_within_its_window():
+    log, kept, ran = _run([0.1, 0.3, 0.2, 0.35, 0.3, 0.3, 0.3], epochs=7, patience=2)
+    assert log.best_epoch == 3 and kept == 3.0 and ran == 6 and log.stopped_early
+
+
+def test_a_run_that_reaches_its_last_epoch_is_not_called_early():
+    log, _, ran = _run([0.3, 0.2, 0.1], epochs=3, patience=2)
+    assert ran == 3 and not log.stopped_early and log.as_dict()["stopped_early"] is False
+
+
+def test_negative_patience_is_refused():
+    with pytest.raises(ValueError, match="patience"):
+        _run([0.1], epochs=1, patience=-1)
