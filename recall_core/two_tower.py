@@ -37,7 +37,8 @@ class TwoTowerConfig:
     hidden: int = 128
     temperature: float = 0.05
     use_profile: bool = False
-    epochs: int = 15
+    epochs: int = 15  # a ceiling: training stops after `patience` epochs without a better validation figure
+    patience: int = 3  # ml-100k: validation recall@50 peaked at epochs 3-6 of 15 on 3 seeds (earlier logs)
     batch_size: int = 512
     lr: float = 2e-3
     weight_decay: float = 0.0
@@ -186,7 +187,8 @@ def train_two_tower(split: Split, cfg: TwoTowerConfig = TwoTowerConfig(), seed: 
         return ranking_metrics(items, valid.truths, (50,))["recall@50"]
 
     log = fit(model, loss_of_batch, len(samples), epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-              weight_decay=cfg.weight_decay, rng=rng, validate=validate, progress=progress, label="two-tower")
+              weight_decay=cfg.weight_decay, rng=rng, validate=validate, progress=progress, label="two-tower",
+              patience=cfg.patience)
     return TwoTower(model, split, cfg, log.as_dict())
 
 

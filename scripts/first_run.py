@@ -1,12 +1,15 @@
 """First-run benchmark (issue 13 §1): train every model as the sidebar does, time it, and check its recall.
 
-    python scripts/first_run.py --seeds 0,1,2 --out bench/first-run [--reference-data-dir data] [--quick]
+    python scripts/first_run.py --seeds 0,1,2 --out bench/first-run [--reference-data-dir data |
+        --reference-report bench/latest/report.json] [--quick]
 
 For each seed, every learned model is trained from nothing in the background trainer's order (two-tower
 first) into a fresh folder, timed wall-clock, and evaluated on the test users under the shared protocol
 (index at its default search settings, and brute force). With ``--reference-data-dir`` the models already
 trained there (e.g. by an earlier version) are evaluated the same way, with the configuration each was trained
-with, so the table says whether a faster training kept its recall ("within 0.01", issue 13).
+with, so the table says whether a faster training kept its recall ("within 0.01", issue 13). Where those models
+are gone (a fresh machine), ``--reference-report`` takes the per-seed test figures of a committed benchmark
+report instead (``python -m recall_core.bench``: the index at its validation-chosen setting, same test users).
 Prints a table and writes ``report.json`` and ``report.md`` under ``--out``. A benchmark, not a test.
 """
 from __future__ import annotations
@@ -68,6 +71,16 @@ def measure(split, method: str, seed: int, root: Path, train: bool = True) -> di
             "recall@50": row["recall@50"], "bruteforce_recall@50": row["bruteforce_recall@50"]}
 
 
+def reference_rows(report_path: Path, dataset: str, seeds: list[int], methods: list[str]) -> list[dict]:
+    """The per-seed test figures of a committed benchmark report (``bench/*/report.json``), as reference rows."""
+    report = json.loads(Path(report_path).read_text())
+    if report.get("dataset") != dataset:
+        raise SystemExit(f"{report_path} is a report on {report.get('dataset')!r}, not {dataset!r}")
+    return [{"method": r["method"], "seed": r["seed"], "seconds": None, "train_seconds": r.get("train_seconds"),
+             "recall@50": r["recall@50"], "bruteforce_recall@50": r["bruteforce_recall@50"]}
+            for r in report["rows"] if r.get("seed") in seeds and r["method"] in methods]
+
+
 def summarise(rows: list[dict], reference: list[dict]) -> list[dict]:
     import numpy as np
 
@@ -110,6 +123,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="the quick profile (RECALL_LAB_PROFILE=quick)")
     ap.add_argument("--reference-data-dir", type=Path, default=None,
                     help="a data folder (RECALL_LAB_DATA) whose artifacts/ hold the models to compare with")
+    ap.add_argument("--reference-report", type=Path, default=None,
+                    help="a benchmark report.json whose per-seed test figures are the reference")
     ap.add_argument("--work-dir", type=Path, default=None,
                     help="the data folder the new models go to (under artifacts/; default: a temp folder)")
     ap.add_argument("--out", type=Path, default=None)
@@ -127,13 +142,15 @@ def main(argv=None) -> int:
     split = load_split(args.dataset)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="recall-lab-first-run-"))
     rows, reference, per_seed_total = [], [], {}
+    if args.reference_report is not None:
+        reference = reference_rows(args.reference_report, args.dataset, seeds, methods)
     for seed in seeds:
         per_seed_total[seed] = 0.0
         for method in methods:
             row = measure(split, method, seed, work)
             per_seed_total[seed] += row["seconds"]
             rows.append(row)
-            ref_row = None
+            ref_row = next((r for r in reference if r["method"] == method and r["seed"] == seed), None)
             if args.reference_data_dir is not None:
                 ref_row = measure(split, method, seed, args.reference_data_dir, train=False)
                 if ref_row:

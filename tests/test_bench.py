@@ -170,3 +170,28 @@ def test_first_run_benchmark_times_training_and_compares_recall(data_root, train
     assert line["within_tolerance"] is (line["recall@50"] >= line["reference_recall@50"] - 0.01)
     assert abs(row["recall@50"] - ref["recall@50"]) < 0.01  # same code, same seed
     assert "| two_tower |" in (out / "report.md").read_text()
+
+
+def test_first_run_reference_rows_come_from_a_committed_report(tmp_path):
+    """--reference-report: the per-seed test figures of a benchmark report, for the seeds and models asked
+    (a fresh machine has no earlier models to evaluate); a report on another dataset is refused."""
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from first_run import reference_rows, summarise
+
+    rows = [{"method": m, "seed": s, "recall@50": 0.4 + s / 100, "bruteforce_recall@50": 0.41, "train_seconds": 9}
+            for m in ("tdm", "popular") for s in (0, 1, 2, 3)]
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"dataset": "ml-100k", "rows": rows}))
+    ref = reference_rows(path, "ml-100k", [0, 1, 2], ["tdm", "dr"])
+    assert [(r["method"], r["seed"]) for r in ref] == [("tdm", 0), ("tdm", 1), ("tdm", 2)]
+    assert all(r["seconds"] is None for r in ref)
+    mine = [{"method": "tdm", "seed": s, "seconds": 5.0, "recall@50": 0.395, "bruteforce_recall@50": 0.4}
+            for s in (0, 1, 2)]
+    line = summarise(mine, ref)[0]
+    assert abs(line["reference_recall@50"] - 0.41) < 1e-9 and line["within_tolerance"] is False  # 0.395 < 0.41 - 0.01
+    with pytest.raises(SystemExit, match="ml-1m"):
+        reference_rows(path, "ml-1m", [0], ["tdm"])
