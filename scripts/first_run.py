@@ -129,6 +129,8 @@ def main(argv=None) -> int:
                     help="the data folder the new models go to (under artifacts/; default: a temp folder)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    if args.reference_data_dir is not None and args.reference_report is not None:
+        ap.error("give --reference-data-dir or --reference-report, not both")
     if args.quick:
         os.environ["RECALL_LAB_PROFILE"] = "quick"
     import torch
