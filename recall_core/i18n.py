@@ -71,6 +71,8 @@ STRINGS: dict[str, dict[str, str]] = {
     # ------------------------------------------------------------------ common widgets
     "pick_user": {"zh": "选择一个测试用户", "en": "Pick a test user"},
     "user_label": {"zh": "用户 {raw} · {n} 部已看 · {profile}", "en": "user {raw} · {n} watched · {profile}"},
+    "unknown_dataset": {"zh": "链接里的数据集 “{name}” 不存在；可选：{options}。",
+                        "en": "The link's dataset \"{name}\" does not exist; the choices are: {options}."},
     "unknown_user": {"zh": "“{user}” 不是测试用户的编号；请从下面 {n} 个测试用户里选一个。",
                      "en": "\"{user}\" is not the id of a test user; pick one of the {n} test users below."},
     "history_header": {"zh": "输入历史（前一半，按时间）", "en": "Input history (first half, by time)"},

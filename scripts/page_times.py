@@ -126,7 +126,12 @@ def main(argv=None) -> int:
     if args.profile:
         shutil.rmtree(profiles, ignore_errors=True)
     results = []
+    from urllib.parse import quote
+
     from playwright.sync_api import sync_playwright
+
+    def link(address: str) -> str:  # another dataset than the sidebar's default: the app's ?dataset= deep link
+        return address if args.dataset == "ml-100k" else f"{address}?dataset={quote(args.dataset)}"
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -138,12 +143,12 @@ def main(argv=None) -> int:
                 log_file = root / f"streamlit-{url.rsplit(':', 1)[1]}.log"
                 teacher = None
                 if args.before_first == "home":
-                    teacher = visit(browser, url, run_log)
+                    teacher = visit(browser, link(url), run_log)
                 if args.before_first != "now":
                     settled = wait_server_quiet(proc.pid)
                     teacher = {**(teacher or {}), "quiet_after_s": round(settled, 1)}
-                first = visit(browser, sb.page_url(url, page), run_log)
-                cached = [visit(browser, sb.page_url(url, page), run_log) for _ in range(args.repeats)]
+                first = visit(browser, link(sb.page_url(url, page)), run_log)
+                cached = [visit(browser, link(sb.page_url(url, page)), run_log) for _ in range(args.repeats)]
             findings = sb.server_log_findings(log_file.read_text() if log_file.exists() else "")
             log_file.unlink(missing_ok=True)
             row = {"page": page["slug"], "first": first, "cached": cached,

@@ -41,6 +41,25 @@ def test_without_data_every_page_explains_what_to_do(tmp_path, monkeypatch, clea
     assert any("Prepare the dataset" in i.value for i in at.info)
 
 
+def test_a_dataset_link_selects_the_dataset_once(tmp_path, monkeypatch, clear_caches):
+    """?dataset=<name> (issue 13: a teacher's link to the larger catalogue) selects it in the sidebar once; the
+    student can still switch; an unknown name is a warning, not an error, and changes nothing."""
+    monkeypatch.setenv("RECALL_LAB_DATA", str(tmp_path))
+    at = fresh_app("en")
+    at.query_params["dataset"] = "ml-1m"
+    at.run()
+    assert_clean(at)
+    assert at.session_state["dataset"] == "ml-1m"
+    assert any(b.label == "Download ml-1m" for b in at.sidebar.button)
+    at.sidebar.selectbox(key="dataset").set_value("ml-100k").run()
+    assert at.session_state["dataset"] == "ml-100k"  # the same link is not applied again
+    at.query_params["dataset"] = "ml-999m"
+    at.run()
+    assert_clean(at)
+    assert at.session_state["dataset"] == "ml-100k"
+    assert any("ml-999m" in w.value and "does not exist" in w.value for w in at.sidebar.warning)
+
+
 def test_download_button_fetches_through_the_mirror(tmp_path, monkeypatch, clear_caches, shared_movielens):
     monkeypatch.setenv("RECALL_LAB_DATA", str(tmp_path))
     at = fresh_app("en")

@@ -22,12 +22,27 @@ MAX_UPLOAD_BYTES = 300 * (1 << 20)
 def render_sidebar() -> None:
     with st.sidebar:
         st.radio("语言 / Language", list(LANGUAGES), format_func=LANGUAGES.get, key="lang", horizontal=True)
-        st.selectbox(t("sidebar_dataset"), list(RELEASES) + CONSTRUCTED, key="dataset", format_func=_dataset_label)
+        options = list(RELEASES) + CONSTRUCTED
+        _follow_dataset_link(options)
+        st.selectbox(t("sidebar_dataset"), options, key="dataset", format_func=_dataset_label)
         devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
         st.selectbox(t("sidebar_device"), devices, key="device")
         st.subheader(t("status_header"))
         if _data_panel():
             _models_panel()
+
+
+def _follow_dataset_link(options: list[str]) -> None:
+    """A deep link ``?dataset=<name>`` (e.g. a teacher's link to ``synthetic-10k``) selects that dataset, once per
+    new link, so the session can still switch; an unknown name gets a warning and changes nothing."""
+    wanted = st.query_params.get("dataset")
+    if wanted is None or st.session_state.get("dataset__linked") == wanted:
+        return
+    st.session_state["dataset__linked"] = wanted
+    if wanted in options:
+        st.session_state["dataset"] = wanted
+    else:
+        st.warning(t("unknown_dataset", name=wanted[:40], options=", ".join(options)))
 
 
 def _dataset_label(name: str) -> str:
