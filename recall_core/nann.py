@@ -431,7 +431,8 @@ def train_nann(split: Split, cfg: NANNConfig = NANNConfig(), seed: int = 0, devi
         return ranking_metrics(items, valid.truths, (50,))["recall@50"]
 
     log = fit(model, loss_of_batch, len(samples), epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, rng=rng,
-              validate=validate, progress=progress, patience=cfg.patience, label="NANN" + (" (adversarial)" if cfg.adversarial else ""))
+              validate=validate, progress=progress, patience=cfg.patience,
+              label="NANN" + (" (adversarial)" if cfg.adversarial else ""))
     final = NANN(model, split, cfg, device, log.as_dict(), "adversarial" if cfg.adversarial else "plain")
     final.log["budget_curve"] = [dict(row, steps0=CURVE_STEPS) for row in budget_curve(  # validation users
         final, split.valid, "ef0", NANN_EF0, steps0=CURVE_STEPS)]

@@ -12,7 +12,7 @@ import numpy as np
 from .artifacts import atomic_write_bytes
 
 
-_PREWARMED: dict[str, threading.Thread] = {}
+_PREWARMED: threading.Thread | None = None
 _PREWARM_LOCK = threading.Lock()
 
 
@@ -24,14 +24,14 @@ def prewarm_umap(metric: str = "cosine") -> threading.Thread:
     starts (``ui.startup``), the compilation overlaps other work instead of delaying the first map (issue 13
     §1: the two-tower page within 20 s). The neighbours are computed by :func:`nearest_neighbours`, not by
     numba, so one compilation serves every metric; ``metric`` is accepted for the callers' sake."""
+    global _PREWARMED
     with _PREWARM_LOCK:
-        if "layout" not in _PREWARMED:
+        if _PREWARMED is None:
             sample = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
-            thread = threading.Thread(target=umap_2d, args=(sample, 0, metric), daemon=True,
-                                      name="recall-lab-umap-prewarm")
-            thread.start()
-            _PREWARMED["layout"] = thread
-        return _PREWARMED["layout"]
+            _PREWARMED = threading.Thread(target=umap_2d, args=(sample, 0, metric), daemon=True,
+                                          name="recall-lab-umap-prewarm")
+            _PREWARMED.start()
+        return _PREWARMED
 
 
 METRICS = ("cosine", "euclidean")
@@ -67,7 +67,7 @@ def nearest_neighbours(vectors: np.ndarray, k: int, metric: str = "cosine",
             dist = np.sqrt(np.maximum(squares[rows, None] + squares[None, :] - 2.0 * product, 0.0))
         own = np.arange(rows.start, rows.stop)
         dist[own - rows.start, own] = -np.inf  # each point is its own first neighbour, as in UMAP
-        part = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(own), 1))
+        part = np.argpartition(dist, k - 1, axis=1)[:, :k]
         order = np.argsort(np.take_along_axis(dist, part, 1), axis=1, kind="stable")
         idx = np.take_along_axis(part, order, 1)
         indices[rows] = idx

@@ -130,8 +130,8 @@ def main(argv=None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    def link(address: str) -> str:  # another dataset than the sidebar's default: the app's ?dataset= deep link
-        return address if args.dataset == "ml-100k" else f"{address}?dataset={quote(args.dataset)}"
+    def link(address: str) -> str:  # the page on --dataset: the app's ?dataset= deep link
+        return f"{address}?dataset={quote(args.dataset)}"
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -37,8 +37,8 @@ def prepare_server(dataset: str = DEFAULT_DATASET) -> list[str]:
         importlib.import_module(f"recall_core.viz.{module.name}")
     split = state.get_split(dataset) if is_ready(dataset) else None
     ready = tuple(m for m in teaching_order(LEARNED) if split is not None and artifact_status(split, m) == "ready")
-    for metric in sorted({MAPS[m][1] for m in MAPS if m not in ready}):
-        prewarm_umap(metric)  # a model still to train will need its map: compile UMAP before anyone asks
+    if any(m not in ready for m in MAPS):
+        prewarm_umap()  # a model still to train will need its map: compile UMAP before anyone asks
     if split is None:
         return []
     state.warm_up(dataset, ready, "auto").join()
