@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from .data import HeldOut, Split
 
@@ -233,15 +234,25 @@ class ItemCF(DenseScoreRetriever):
 
     def __init__(self, split: Split):
         self.n_items = n = split.n_items
-        rows = np.concatenate([np.full(len(s), r) for r, s in enumerate(split.train_sequences)])
-        cols = np.concatenate(split.train_sequences)
-        x = torch.zeros(len(split.train_sequences), n)
-        x[torch.as_tensor(rows), torch.as_tensor(cols)] = 1.0
-        co = x.T @ x
-        norm = torch.sqrt(torch.clamp(torch.diag(co), min=1.0))
-        self.similarity = co / norm[:, None] / norm[None, :]
-        self.similarity.fill_diagonal_(0.0)
+        liked = _binary_rows(split.train_sequences, n)
+        co = (liked.T @ liked).tocsr()  # C_ij; sparse: most item pairs of a large catalogue never co-occur
+        inv_norm = sparse.diags(1.0 / np.sqrt(np.maximum(co.diagonal(), 1.0)))
+        similarity = (inv_norm @ co @ inv_norm).tocsr()
+        similarity.setdiag(0.0)
+        similarity.eliminate_zeros()
+        self.similarity = similarity.astype(np.float32)  # [n_items, n_items], symmetric
 
     def item_scores(self, histories, users=None):
-        x = exclusion_mask(histories, self.n_items).float()
-        return x @ self.similarity
+        scores = _binary_rows(histories, self.n_items) @ self.similarity
+        return torch.from_numpy(np.asarray(scores.todense(), dtype=np.float32))
+
+
+def _binary_rows(sequences: list[np.ndarray], n_items: int) -> sparse.csr_matrix:
+    """Sparse 0/1 [len(sequences), n_items]: row r has a 1 at every item of sequences[r] (repeats count once)."""
+    lengths = [len(s) for s in sequences]
+    rows = np.repeat(np.arange(len(sequences)), lengths)
+    cols = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) if sum(lengths) else np.zeros(0, int)
+    matrix = sparse.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(len(sequences), n_items))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
