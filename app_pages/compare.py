@@ -5,15 +5,16 @@ import streamlit as st
 from recall_core.i18n import translate
 
 from recall_core.artifacts import ArtifactError
-from recall_core.compare import (SIDE_BY_SIDE, find_report, find_scale_report, jaccard_matrix, live_segment_rows, paired_frame,
-                                 scale_cost_frame, scale_findings, segment_members, shown_path, summary_frame)
+from recall_core.compare import (SIDE_BY_SIDE, find_report, find_scale_report, jaccard_matrix, live_curves, paired_frame,
+                                 scale_cost_frame, scale_findings, segment_members, segment_rows, shown_path,
+                                 summary_frame)
 from recall_core.segments import FEATURES, LEVELS
-from recall_core.methods import METHODS
-from recall_core.protocol import count_hits, evaluate
+from recall_core.protocol import count_hits
 from recall_core.viz.compare import overlap_heatmap, segment_figure
 from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.scale import cost_to_reach_figure, frontier_figure
 from recall_core.viz.tables import ranking_frame
+from ui.results import model_reports
 from ui.state import dataset, device, get_retriever, guard, lang, require_data, t
 from ui.widgets import localized_choice, user_picker
 
@@ -22,9 +23,10 @@ COLUMNS = ["precision@10", "recall@10", "f1@10", "recall@50", "ndcg@50", "brutef
 KNOBS = {"two_tower": "ef", "tdm": "beam", "dr": "beam", "nann": "ef0", "nann_plain": "ef0", "sid": "beam"}
 
 
-def available(name: str) -> dict:
+def side_by_side_models(name: str) -> dict:
+    """The trained models the one-user view runs (loaded once per server)."""
     out = {}
-    for method in METHODS:
+    for method in SIDE_BY_SIDE:
         try:
             out[method] = get_retriever(name, method, 0, device())
         except ArtifactError:
@@ -32,33 +34,13 @@ def available(name: str) -> dict:
     return out
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
-def live_rows(name: str, methods: tuple, _models) -> list[dict]:
-    bar = st.progress(0.0)
-    rows = []
-    for i, method in enumerate(methods):
-        bar.progress(i / len(methods), text=t("cmp_computing", method=method))
-        row = evaluate(_models[method], require_data())
-        log = getattr(_models[method], "log", None) or {}
-        row["train_seconds"] = log.get("train_seconds", log.get("wall_seconds"))
-        rows.append(row)
-    bar.empty()
-    return rows
-
-
 PAGES = {"app_pages/two_tower.py": "two-tower", "app_pages/tdm.py": "TDM", "app_pages/dr.py": "DR",
          "app_pages/nann.py": "NANN", "app_pages/sid.py": "SID"}
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def cached_segments(name: str, methods: tuple, _models) -> list[dict]:
-    return live_segment_rows(_models, require_data())
 
 
 with guard():
     split = require_data()
     st.title(t("cmp_title"))
-    models = available(dataset())
     found = find_report(dataset())
 
     st.subheader(t("cmp_table_header"))
@@ -72,11 +54,10 @@ with guard():
         curves = report.get("budget_curves", {})
     else:
         st.info(t("cmp_source_live"))
-        rows = live_rows(dataset(), tuple(models), models)
-        st.dataframe(summary_frame([dict(r, seeds=1) for r in rows], COLUMNS), hide_index=True, width="stretch")
-        curves = {m: {"knob": KNOBS[m], "rows": r.log["budget_curve"], "ceiling": next(
-            x["bruteforce_recall@50"] for x in rows if x["method"] == m)}
-            for m, r in models.items() if m in KNOBS and (getattr(r, "log", None) or {}).get("budget_curve")}
+        reports = model_reports(dataset())
+        st.dataframe(summary_frame([dict(r, seeds=1) for r in reports.values()], COLUMNS), hide_index=True,
+                     width="stretch")
+        curves = live_curves(reports, KNOBS)
     if curves:
         st.subheader(t("cmp_budget_header"))
         st.plotly_chart(budget_curve_figure({m: c["rows"] for m, c in curves.items()},
@@ -122,7 +103,7 @@ with guard():
     st.caption(t("cmp_segments_intro"))
     seg_rows = found[1].get("segments") if found else None
     if not seg_rows:
-        seg_rows = cached_segments(dataset(), tuple(models), models)
+        seg_rows = segment_rows(model_reports(dataset()), split)
     if seg_rows:
         left, right = st.columns(2)
         feature = localized_choice(left.selectbox, t("cmp_segment_feature"), list(FEATURES),
@@ -143,6 +124,7 @@ with guard():
         st.info(t("cmp_segments_missing"))
 
     st.subheader(t("cmp_user_header"))
+    models = side_by_side_models(dataset())
     missing = [m for m in SIDE_BY_SIDE if m not in models]
     if missing:
         st.warning(t("cmp_missing_models", methods=", ".join(missing)))

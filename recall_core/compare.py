@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from .paths import PROJECT_ROOT, data_root
-from .protocol import per_user_recall
 from .segments import segment_table, segment_users
 
 SIDE_BY_SIDE = ["two_tower", "tdm", "dr", "nann", "sid"]  # "one user, five methods" and the segment view
@@ -42,13 +41,14 @@ QUALITY_PREFIXES = ("precision", "recall", "f1", "ndcg", "hitrate", "bruteforce"
 
 
 def summary_frame(summary: list[dict], columns: list[str]) -> pd.DataFrame:
-    """Quality cells as mean ± std when there are several seeds; costs as plain numbers."""
+    """Quality cells as mean ± std when there are several seeds ("—" when missing); costs as plain numbers
+    (None when missing, e.g. a baseline's training time, so that the column stays numeric for Arrow)."""
     rows = []
     for s in summary:
         row = {"method": s["method"]}
         for key in columns:
-            if s.get(key) is None:
-                row[key] = "—"
+            if s.get(key) is None:  # a quality column holds text; a cost column stays numeric (an empty cell)
+                row[key] = "—" if key.startswith(QUALITY_PREFIXES) else None
             elif key.startswith(QUALITY_PREFIXES):
                 spread = f" ± {s[key + '_std']:.3f}" if s.get("seeds", 1) > 1 and key + "_std" in s else ""
                 row[key] = f"{s[key]:.3f}{spread}"
@@ -81,12 +81,19 @@ def jaccard_matrix(lists: dict[str, np.ndarray]) -> pd.DataFrame:
     return pd.DataFrame(data, index=names, columns=names)
 
 
-def live_segment_rows(models: dict, split) -> list[dict]:
-    """The per-segment table from the models at hand (seed 0, test users) when no report has one."""
-    held = split.test
-    per_user = {m: per_user_recall(r.retrieve(held.inputs, 50, users=held.users).items, held.truths, 50)
-                for m, r in models.items() if m in SIDE_BY_SIDE}
-    return segment_table(per_user, segment_users(split, held)) if "two_tower" in per_user else []
+def segment_rows(reports: dict[str, dict], split) -> list[dict]:
+    """The per-segment table (seed 0, test users) from stored evaluations (``methods.store_evaluation``: each
+    row has every test user's recall@50) when no benchmark report has one; [] without the two-tower's row."""
+    key = "per_user_recall@50"
+    per_user = {m: np.asarray(r[key]) for m, r in reports.items() if m in SIDE_BY_SIDE and key in r}
+    return segment_table(per_user, segment_users(split, split.test)) if "two_tower" in per_user else []
+
+
+def live_curves(reports: dict[str, dict], knobs: dict[str, str]) -> dict[str, dict]:
+    """Budget curves (recorded in each model's training log, on validation users) with their brute-force
+    ceiling on the test users, for the methods that have both."""
+    return {m: {"knob": knobs[m], "rows": r["budget_curve"], "ceiling": r["bruteforce_recall@50"]}
+            for m, r in reports.items() if m in knobs and r.get("budget_curve")}
 
 
 def segment_members(split, feature: str, level: str) -> list[tuple[int, float]]:

@@ -643,11 +643,14 @@ STRINGS: dict[str, dict[str, str]] = {
     "cmp_title": {"zh": "并排比较：同一协议下的四种召回", "en": "Side by side: four retrievers under one protocol"},
     "cmp_source_report": {"zh": "来自基准报告 {path}（{when}，{seeds} 个随机种子）",
                           "en": "From the benchmark report {path} ({when}, {seeds} seeds)"},
-    "cmp_source_live": {"zh": "没有找到基准报告：下面是当前已训练模型在测试用户上的现场评测（种子 0）。完整报告请运行 `python -m recall_core.bench`。",
-                        "en": "No benchmark report found: below is a live evaluation of the trained models on the test users "
-                              "(seed 0). For the full report run `python -m recall_core.bench`."},
+    "cmp_source_live": {"zh": "没有找到基准报告：下面是基线和当前已训练模型在测试用户上的评测（种子 0，每个模型训练完成时评测并保存）。"
+                              "多种子的完整报告请运行 `python -m recall_core.bench`。",
+                        "en": "No benchmark report found: below are the baselines and the trained models evaluated on the "
+                              "test users (seed 0, each evaluated and stored when it was trained). For the full report "
+                              "with several seeds run `python -m recall_core.bench`."},
     "cmp_compute_live": {"zh": "现场计算对比表", "en": "Compute the comparison live"},
-    "cmp_computing": {"zh": "正在评测 {method}…", "en": "Evaluating {method}…"},
+    "results_computing": {"zh": "正在测试集上评测尚无记录的模型（每个模型只评测一次）…",
+                          "en": "Evaluating the models without a stored test evaluation (once per model)…"},
     "cmp_table_header": {"zh": "质量与代价", "en": "Quality and cost"},
     "cmp_budget_header": {"zh": "预算曲线：花多少次模型调用，换多少召回", "en": "Budget curves: how much recall for how many model calls"},
     "cmp_growth_header": {"zh": "目录越大，代价怎样增长（构造的合成数据，所有索引服务同一个打分函数）",

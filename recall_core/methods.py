@@ -158,8 +158,9 @@ def load_or_train(split: Split, method: str, seed: int = 0, device: str | torch.
                        state=state, arrays=arrays, log=train_log)
         say(f"[recall-lab] trained {method} in {train_log['wall_seconds']:.0f} s, saved to {path}")
         prepare_maps(retriever, method, path)
-        if config is None:  # the Home page's row for the default model (see stored_evaluation)
+        if config is None:  # the Home and Compare pages' rows for the default model (see stored_evaluation)
             store_evaluation(split, method, retriever, seed, root)
+            store_baseline_evaluations(split, root)
         return retriever
 
 
@@ -183,34 +184,44 @@ def prepare_maps(retriever: Retriever, method: str, path: Path):
     return cached_umap(map_path(path), getattr(retriever, attribute), metric=metric)
 
 
-# The test-set evaluation the Home page shows: computed once, right after training, and stored beside the
-# artifact (like the maps), so that the first visitor of a fresh server does not wait for every model to be
-# loaded and evaluated.  Valid for one artifact (its creation stamp) and one search setting (the config).
+# The test-set evaluation the Home and Compare pages show: computed once, right after training, and stored
+# beside the artifact (like the maps), so that the first visitor of a fresh server does not wait for every model
+# to be loaded and evaluated.  A learned model's row is valid for one artifact (its creation stamp) and one search
+# setting (the config); a baseline's (nothing to train) for one split.  Rows carry each test user's recall@50
+# (index and brute force), from which Compare draws its segments.
+EVALUATION_FORMAT = 2  # 2: rows carry per-user recall
+BASELINES = [name for name, spec in METHODS.items() if not spec.trainable]
+
+
 def evaluation_path(path: Path) -> Path:
     return path.with_suffix(".eval.json")
 
 
 def stored_evaluation(split: Split, method: str, seed: int = 0, root: Path | None = None) -> dict | None:
-    """The stored evaluation of the ready artifact under today's default config, or None."""
+    """The stored evaluation of the ready artifact under today's default config (a baseline: of this split),
+    or None."""
     path = artifacts.artifact_path(split.name, method, seed, root)
-    meta = artifacts.read_meta(path)
+    meta = artifacts.read_meta(path) if get_spec(method).trainable else {}
     if meta is None or artifact_status(split, method, seed, root) != "ready":
         return None
     try:
         stored = json.loads(evaluation_path(path).read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(stored, dict):
+        return None
     key = _evaluation_key(split, method, meta)
     return stored.get("report") if stored.get("key") == key else None
 
 
 def store_evaluation(split: Split, method: str, retriever: Retriever, seed: int = 0, root: Path | None = None) -> dict:
-    """Evaluate the model on the test users (``protocol.evaluate``, default search setting) and store the row."""
+    """Evaluate the model on the test users (``protocol.evaluate``, default search setting, per-user recall
+    included) and store the row."""
     from .protocol import evaluate
 
     path = artifacts.artifact_path(split.name, method, seed, root)
-    report = evaluate(retriever, split)
-    meta = artifacts.read_meta(path)
+    report = evaluate(retriever, split, per_user=True)
+    meta = artifacts.read_meta(path) if get_spec(method).trainable else {}
     if meta is not None:
         record = {"key": _evaluation_key(split, method, meta), "report": report}
         artifacts.atomic_write_bytes(evaluation_path(path),
@@ -218,7 +229,21 @@ def store_evaluation(split: Split, method: str, retriever: Retriever, seed: int 
     return report
 
 
+def evaluation_row(split: Split, method: str, retriever: Callable[[], Retriever], seed: int = 0,
+                   root: Path | None = None) -> dict:
+    """The stored row, else the model (``retriever()``, called only then) evaluated now and stored."""
+    stored = stored_evaluation(split, method, seed, root)
+    return stored if stored is not None else store_evaluation(split, method, retriever(), seed, root)
+
+
+def store_baseline_evaluations(split: Split, root: Path | None = None) -> None:
+    """The baselines' rows (popularity, item-CF) for this split, unless stored already (seconds at 10k items)."""
+    for method in BASELINES:
+        evaluation_row(split, method, lambda method=method: get_spec(method).build(split), root=root)
+
+
 def _evaluation_key(split: Split, method: str, meta: dict) -> dict:
     cfg = default_config(method, split.name)
-    return {"created": meta.get("created"), "data": split.fingerprint(),
+    return {"format": EVALUATION_FORMAT, "method": method, "created": meta.get("created"),
+            "data": split.fingerprint(),
             "config": artifacts.normalise_config(asdict(cfg)) if cfg is not None else None}

@@ -1,6 +1,7 @@
 """Streamlit AppTest for every page, in both languages, with and without data."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
@@ -225,6 +226,34 @@ def test_nann_page(trained, ml100k, lang, clear_caches):
 
 
 @pytest.mark.slow
+def test_compare_page_without_a_report_reads_the_stored_evaluations(trained, ml100k, monkeypatch, clear_caches):
+    """No benchmark report for the dataset (a new catalogue): the table, the curves and the segment bars come
+    from the rows stored at training time; nothing is evaluated while the visitor waits."""
+    from recall_core import compare, methods, protocol
+
+    for method in ("two_tower", "tdm", "dr", "nann", "sid"):
+        trained(method)
+    monkeypatch.setattr(compare, "report_locations", lambda: [])
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("the page evaluated a model")
+
+    monkeypatch.setattr(protocol, "evaluate", no_evaluation)
+    at = fresh_app("en").run()
+    at.switch_page("app_pages/compare.py").run()
+    assert_clean(at)
+    assert any(i.value.startswith("No benchmark report found") for i in at.info)
+    table = at.dataframe[0].value.set_index("method")
+    for method in ("popular", "item_cf", "two_tower", "tdm", "dr", "nann", "sid"):
+        stored = methods.stored_evaluation(ml100k, method)
+        assert table.loc[method, "recall@50"] == f"{stored['recall@50']:.3f}"
+    assert pd.isna(table.loc["popular", "train_seconds"]) and table.loc["two_tower", "train_seconds"] > 0
+    assert any("beam" in c.proto.spec for c in at.get("plotly_chart"))  # the budget curves, from the training logs
+    chart = next(c for c in at.get("plotly_chart") if "%{x}: recall@50 %{y:.3f}" in c.proto.spec)  # the segment bars
+    assert all(f'"{m}"' in chart.proto.spec for m in ("two_tower", "tdm", "dr", "nann", "sid"))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_compare_page(trained, ml100k, lang, clear_caches):
     for method in ("two_tower", "tdm", "dr", "nann", "sid"):
@@ -241,7 +270,7 @@ def test_compare_page(trained, ml100k, lang, clear_caches):
     at.selectbox(key=f"cmp_feature_{lang}").set_value("genre_entropy").run()
     at.radio(key=f"cmp_level_{lang}").set_value("high").run()
     assert_clean(at)
-    chart = next(c for c in at.get("plotly_chart") if "recall@50 %{y:.3f}" in c.proto.spec)  # the segment bars
+    chart = next(c for c in at.get("plotly_chart") if "%{x}: recall@50 %{y:.3f}" in c.proto.spec)  # the segment bars
     assert all(f'"{m}"' in chart.proto.spec for m in ("two_tower", "tdm", "dr", "nann"))
     links = at.get("page_link")
     assert len(links) == 5 and all("user=" in link.proto.query_string for link in links)

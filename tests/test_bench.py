@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recall_core.compare import jaccard_matrix, summary_frame
@@ -13,9 +14,12 @@ def test_compare_helpers():
     m = jaccard_matrix({"a": np.array([1, 2, 3, -1]), "b": np.array([2, 3, 4, 5])})
     assert m.loc["a", "a"] == 1.0 and m.loc["a", "b"] == pytest.approx(2 / 5)
     frame = summary_frame([{"method": "x", "seeds": 3, "recall@50": 0.3, "recall@50_std": 0.01, "ms_per_user": 1.234}],
-                          ["recall@50", "ms_per_user", "ndcg@50"])
+                          ["recall@50", "ms_per_user", "ndcg@50", "train_seconds"])
     assert frame.loc[0, "recall@50"] == "0.300 ± 0.010" and frame.loc[0, "ms_per_user"] == 1.23
-    assert frame.loc[0, "ndcg@50"] == "—"
+    assert frame.loc[0, "ndcg@50"] == "—" and pd.isna(frame.loc[0, "train_seconds"])
+    import pyarrow
+
+    pyarrow.Table.from_pandas(frame)  # what st.dataframe needs: no column mixes text and numbers
 
 
 @pytest.mark.slow

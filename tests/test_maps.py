@@ -66,7 +66,18 @@ def test_training_stores_the_test_evaluation_for_the_home_page(tmp_path, synthet
     monkeypatch.setattr(methods, "default_config", lambda method, dataset=None: TINY if method == "two_tower" else None)
     model = methods.load_or_train(synthetic, "two_tower", root=tmp_path, device="cpu")
     stored = methods.stored_evaluation(synthetic, "two_tower", root=tmp_path)
-    assert stored is not None and stored["recall@50"] == pytest.approx(evaluate(model, synthetic)["recall@50"])
+    fresh = evaluate(model, synthetic, per_user=True)
+    assert stored is not None and stored["recall@50"] == pytest.approx(fresh["recall@50"])
+    assert stored["per_user_recall@50"] == pytest.approx(fresh["per_user_recall@50"])  # Compare's segments
+    for baseline in methods.BASELINES:  # the baselines' rows are stored with the first model of a split
+        row = methods.stored_evaluation(synthetic, baseline, root=tmp_path)
+        assert row["method"] == baseline and len(row["per_user_recall@50"]) == len(synthetic.test)
+    item_cf = methods.evaluation_path(artifacts.artifact_path(synthetic.name, "item_cf", 0, tmp_path))
+    item_cf.write_text(json.dumps({"key": {"format": 1}, "report": {"recall@50": 9.0}}))  # an older format
+    assert methods.stored_evaluation(synthetic, "item_cf", root=tmp_path) is None
+    again = methods.evaluation_row(synthetic, "item_cf", lambda: methods.get_spec("item_cf").build(synthetic),
+                                   root=tmp_path)
+    assert again["recall@50"] < 1 and methods.stored_evaluation(synthetic, "item_cf", root=tmp_path) == again
     path = artifacts.artifact_path(synthetic.name, "two_tower", 0, tmp_path)
     meta = json.loads(path.with_suffix(".json").read_text())
     meta["created"] = "another training"
