@@ -23,8 +23,10 @@ model trained on one spelling is found under the other.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -105,7 +107,10 @@ def load_constructed(name: str, config: SplitConfig = SplitConfig()) -> Split:
     if kind == "world":
         return load_world(knob, seed, config).split
     base = catalogue_base(name)
-    return make_catalogue(**CATALOGUES[base], seed=seed, config=config, base=base)
+    from .paths import data_root
+
+    stored = data_root() / "datasets" / catalogue_name(seed, base) / "draws.npz"
+    return make_catalogue(**CATALOGUES[base], seed=seed, config=config, base=base, store=stored)
 
 
 # --------------------------------------------------------------------------- the multi-interest world
@@ -241,9 +246,9 @@ def _plackett_luce(probs, lengths: np.ndarray, rng: np.random.Generator, chunk: 
         n = np.minimum(lengths[a:a + len(p)], (p > 0).sum(axis=1))
         with np.errstate(divide="ignore"):
             keys = np.log(p) + rng.gumbel(size=p.shape)
-        top = np.argpartition(-keys, int(n.max()) - 1, axis=1)[:, :int(n.max())]
-        order = np.take_along_axis(top, np.argsort(-np.take_along_axis(keys, top, axis=1), axis=1, kind="stable"), 1)
-        out.extend(order[r, :n[r]] for r in range(len(p)))
+        for r in range(len(p)):  # each row its own n: partitioning every row at the longest is 5x slower
+            top = np.argpartition(-keys[r], n[r] - 1)[:n[r]]
+            out.append(top[np.argsort(-keys[r, top], kind="stable")])
     return out
 
 
@@ -333,7 +338,7 @@ test_recall.__test__ = False  # not a pytest test
 def make_catalogue(n_items: int = 6000, n_users: int = 2500, ratings_per_user: float = 100.0,
                    n_topics: int = 30, popularity_zipf: float = 0.9, taste_concentration: float = 0.1,
                    popular_share: float = 0.1, seed: int = 0, config: SplitConfig | None = None,
-                   base: str = CATALOGUE) -> Split:
+                   base: str = CATALOGUE, store: Path | None = None) -> Split:
     """A sparse catalogue with planted structure, through the real protocol.
 
     Items: one of 30 topics each (uniform) and a global Zipf popularity pop(i) ~ 1 / rank^0.9,
@@ -344,7 +349,13 @@ def make_catalogue(n_items: int = 6000, n_users: int = 2500, ratings_per_user: f
     taste, some plain popularity.  Every event is a positive (rating 5): implicit feedback.
     Density at the defaults is about 1.7 % (ml-100k 6.3 %, ml-20m 0.5 %).  Measured (test users,
     recall@50): popularity 0.11, item-CF 0.22.
+
+    ``store``: a file where the users' draws are kept (``stored_draws``), so that a server makes a catalogue of
+    10,000 items in a fraction of a second instead of 1.5 s of sampling.
     """
+    settings = dict(n_items=n_items, n_users=n_users, ratings_per_user=ratings_per_user, n_topics=n_topics,
+                    popularity_zipf=popularity_zipf, taste_concentration=taste_concentration,
+                    popular_share=popular_share, seed=seed)
     rng = np.random.default_rng([seed, n_items])
     topic = rng.integers(n_topics, size=n_items)
     pop = 1.0 / (1.0 + rng.permutation(n_items)) ** popularity_zipf
@@ -358,10 +369,40 @@ def make_catalogue(n_items: int = 6000, n_users: int = 2500, ratings_per_user: f
     sigma = 0.7
     lengths = np.clip(np.rint(rng.lognormal(np.log(ratings_per_user) - sigma ** 2 / 2, sigma, n_users)),
                       20, n_items // 4).astype(int)
-    sequences = _plackett_luce(probs, lengths, rng)
+    draw = lambda: _plackett_luce(probs, lengths, rng)
+    sequences = stored_draws(store, settings, draw) if store is not None else draw()
     titles = [f"item {i} (topic {topic[i]})" for i in range(n_items)]
     raw = _raw(catalogue_name(seed, base), sequences, titles, topic, [f"topic {k}" for k in range(n_topics)])
     return prepare(raw, config or SplitConfig())
+
+
+# make_catalogue's draws as stored on disk: bump when the sampling changes (the numpy version is in the key too,
+# as a Generator's streams may change between numpy releases)
+DRAWS_FORMAT = 1
+
+
+def stored_draws(path: Path, settings: dict, draw) -> list[np.ndarray]:
+    """The sequences ``draw()`` makes for these ``settings``, read from ``path`` when it holds them (a plain
+    npz, read without pickle), else drawn and written there atomically (best effort: a read-only data root
+    only means drawing again next time)."""
+    from .artifacts import atomic_write_bytes
+
+    key = json.dumps({"format": DRAWS_FORMAT, "numpy": np.__version__, **settings}, sort_keys=True)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored["key"]) == key:
+                items, offsets = stored["items"], stored["offsets"]
+                return [items[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    except (OSError, ValueError, KeyError, EOFError):
+        pass  # missing, unreadable or made otherwise: draw again
+    sequences = draw()
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in sequences])]).astype(np.int64)
+    items = np.concatenate(sequences).astype(np.int64) if sequences else np.zeros(0, np.int64)
+    try:
+        atomic_write_bytes(path, lambda fh: np.savez(fh, key=np.array(key), items=items, offsets=offsets))
+    except OSError:
+        pass
+    return sequences
 
 
 # --------------------------------------------------------------------------- the sweep

@@ -101,6 +101,38 @@ def test_catalogue_is_sparse_and_long_tailed():
     assert counts.sum() / (split.n_users * split.n_items) < 0.03  # sparse (ml-100k: 6.3 %)
 
 
+def test_catalogue_draws_are_stored_and_read_back(tmp_path, monkeypatch):
+    """The users' draws are kept on disk: read back, the split is the one sampling makes; a file made with other
+    settings, or unreadable, is drawn again (and replaced); nothing is sampled when the file holds the draws."""
+    from recall_core import worlds
+
+    path = tmp_path / "draws.npz"
+    fresh = make_catalogue(n_items=600, n_users=200, seed=4)
+    first = make_catalogue(n_items=600, n_users=200, seed=4, store=path)
+    assert path.exists() and first.fingerprint() == fresh.fingerprint()
+
+    def no_sampling(*args, **kwargs):
+        raise AssertionError("sampled although the draws were stored")
+
+    with monkeypatch.context() as m:
+        m.setattr(worlds, "_plackett_luce", no_sampling)
+        again = make_catalogue(n_items=600, n_users=200, seed=4, store=path)
+    assert again.fingerprint() == fresh.fingerprint()
+    other = make_catalogue(n_items=600, n_users=200, seed=5, store=path)  # other settings: drawn, file replaced
+    assert other.fingerprint() == make_catalogue(n_items=600, n_users=200, seed=5).fingerprint() != fresh.fingerprint()
+    path.write_bytes(b"not an npz")
+    assert make_catalogue(n_items=600, n_users=200, seed=4, store=path).fingerprint() == fresh.fingerprint()
+
+
+def test_named_catalogue_keeps_its_draws_in_the_data_root(tmp_path, monkeypatch):
+    from recall_core.worlds import load_constructed
+
+    monkeypatch.setenv("RECALL_LAB_DATA", str(tmp_path))
+    split = load_constructed("synthetic-6k,seed=2")
+    assert (tmp_path / "datasets" / "synthetic-6k,seed=2" / "draws.npz").exists()
+    assert load_constructed("synthetic-6k,seed=2").fingerprint() == split.fingerprint()
+
+
 def test_catalogue_is_deterministic():
     a, b = (make_catalogue(n_items=800, n_users=400, seed=5) for _ in range(2))
     c = make_catalogue(n_items=800, n_users=400, seed=6)
