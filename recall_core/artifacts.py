@@ -33,6 +33,17 @@ def artifact_path(dataset: str, method: str, seed: int, root: Path | None = None
     return (root or data_root()) / "artifacts" / dataset / f"{method}-seed{seed}.pt"
 
 
+def trained_datasets(root: Path | None = None) -> list[str]:
+    """Datasets with at least one model artifact under the data root, the most recently trained first."""
+    newest = {}
+    for model in ((root or data_root()) / "artifacts").glob("*/*-seed*.pt"):
+        try:
+            newest[model.parent.name] = max(newest.get(model.parent.name, 0.0), model.stat().st_mtime)
+        except OSError:
+            continue
+    return sorted(newest, key=newest.get, reverse=True)
+
+
 def normalise_config(config: dict, ignore: tuple[str, ...] = ()) -> dict:
     """The config as it reads back from JSON (tuples become lists), for comparisons;
     ``ignore`` drops serving-only settings (beam size, ef, ...) that a trained model does not depend on."""

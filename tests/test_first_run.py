@@ -137,6 +137,25 @@ def test_server_start_up_loads_the_ready_models_before_any_visitor(empty_root, d
     assert at.get("plotly_chart")
 
 
+def test_start_up_warms_the_default_and_the_most_recently_trained_dataset(tmp_path, monkeypatch):
+    import os
+
+    from recall_core.artifacts import trained_datasets
+    from ui.startup import datasets_to_warm
+
+    monkeypatch.setenv("RECALL_LAB_DATA", str(tmp_path))
+    assert trained_datasets() == [] and datasets_to_warm("ml-100k") == ["ml-100k"]
+    for age, (name, model) in enumerate([("synthetic-10k", "tdm"), ("ml-100k", "two_tower"),
+                                         ("world:multi-interest@0.5", "two_tower")]):
+        path = tmp_path / "artifacts" / name / f"{model}-seed0.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        os.utime(path, (1e9 - age * 1000, 1e9 - age * 1000))  # synthetic-10k the newest
+    (tmp_path / "artifacts" / "synthetic-6k").mkdir()  # a folder without a model: not a trained dataset
+    assert trained_datasets() == ["synthetic-10k", "ml-100k", "world:multi-interest@0.5"]
+    assert datasets_to_warm("ml-100k") == ["ml-100k", "synthetic-10k"]
+
+
 @pytest.mark.slow
 def test_streamlit_run_app_warms_the_server_before_the_first_visitor(tmp_path, data_root, trained):
     """The real `streamlit run app.py`: the server loads the ready model on its own, with no browser connected."""

@@ -30,12 +30,13 @@ def prepare_server(dataset: str = DEFAULT_DATASET) -> list[str]:
     from recall_core.methods import LEARNED, MAPS, artifact_status
     from recall_core.movielens import is_ready
     from recall_core.projection import prewarm_umap
+    from recall_core.worlds import is_constructed
 
     from . import state, widgets  # noqa: F401
 
     for module in pkgutil.iter_modules(recall_core.viz.__path__):
         importlib.import_module(f"recall_core.viz.{module.name}")
-    split = state.get_split(dataset) if is_ready(dataset) else None
+    split = state.get_split(dataset) if is_ready(dataset) or is_constructed(dataset) else None
     ready = tuple(m for m in teaching_order(LEARNED) if split is not None and artifact_status(split, m) == "ready")
     if any(m not in ready for m in MAPS):
         prewarm_umap()  # a model still to train will need its map: compile UMAP before anyone asks
@@ -45,12 +46,23 @@ def prepare_server(dataset: str = DEFAULT_DATASET) -> list[str]:
     return list(ready)
 
 
+def datasets_to_warm(default: str = DEFAULT_DATASET) -> list[str]:
+    """The default dataset, then the most recently trained other one (a teacher who trained a catalogue for
+    the lesson opens it with ``?dataset=``): two datasets at most, so a data root full of benchmark worlds does
+    not fill the server's memory at start-up."""
+    from recall_core.artifacts import trained_datasets
+
+    others = [name for name in trained_datasets() if name != default]
+    return [default] + others[:1]
+
+
 def _prepare_in_background() -> None:
-    try:
-        loaded = prepare_server()
-        log.info("start-up: imports done, models loaded: %s", ", ".join(loaded) or "none ready")
-    except Exception:  # noqa: BLE001 — a failed warm-up only means the first visitor waits
-        log.exception("start-up warm-up failed")
+    for name in datasets_to_warm():
+        try:
+            loaded = prepare_server(name)
+            log.info("start-up: imports done, %s models loaded: %s", name, ", ".join(loaded) or "none ready")
+        except Exception:  # noqa: BLE001 — a failed warm-up only means the first visitor waits
+            log.exception("start-up warm-up of %s failed", name)
 
 
 @asynccontextmanager
