@@ -55,14 +55,15 @@ with guard():
     else:
         st.info(t("cmp_source_live"))
         reports = model_reports(dataset())
-        st.dataframe(summary_frame([dict(r, seeds=1) for r in reports.values()], COLUMNS), hide_index=True,
-                     width="stretch")
+        st.dataframe(summary_frame([dict(r, seeds=1) for r in reports.values()], COLUMNS + ["search"]),
+                     hide_index=True, width="stretch")
         curves = live_curves(reports, KNOBS)
     if curves:
         st.subheader(t("cmp_budget_header"))
         st.plotly_chart(budget_curve_figure({m: c["rows"] for m, c in curves.items()},
                                             {m: c["knob"] for m, c in curves.items()},
-                                            {m: c["ceiling"] for m, c in curves.items()}, lang()),
+                                            {m: c["ceiling"] for m, c in curves.items() if c.get("ceiling") is not None},
+                                            lang()),
                         width="stretch", key="cmp_budget")
     st.subheader(t("cmp_growth_header"))
     scale = find_scale_report()

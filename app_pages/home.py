@@ -42,5 +42,6 @@ with guard():
         st.subheader(t("home_results_header"))
         if reports:
             st.dataframe(pd.DataFrame(reports), hide_index=True, width="stretch")
+            st.caption(t("home_results_caption"))
         else:
             st.info(t("home_no_results"))

@@ -38,6 +38,7 @@ def find_report(dataset: str) -> tuple[Path, dict] | None:
 
 
 QUALITY_PREFIXES = ("precision", "recall", "f1", "ndcg", "hitrate", "bruteforce")
+SEARCH_COLUMN = "search (validation)"  # a row's "search": the index's setting, chosen on validation users
 
 
 def summary_frame(summary: list[dict], columns: list[str]) -> pd.DataFrame:
@@ -47,7 +48,9 @@ def summary_frame(summary: list[dict], columns: list[str]) -> pd.DataFrame:
     for s in summary:
         row = {"method": s["method"]}
         for key in columns:
-            if s.get(key) is None:  # a quality column holds text; a cost column stays numeric (an empty cell)
+            if key == "search":  # the index's setting (chosen on validation users)
+                row[SEARCH_COLUMN] = setting_text(s.get(key))
+            elif s.get(key) is None:  # a quality column holds text; a cost column stays numeric (an empty cell)
                 row[key] = "—" if key.startswith(QUALITY_PREFIXES) else None
             elif key.startswith(QUALITY_PREFIXES):
                 spread = f" ± {s[key + '_std']:.3f}" if s.get("seeds", 1) > 1 and key + "_std" in s else ""
@@ -90,10 +93,19 @@ def segment_rows(reports: dict[str, dict], split) -> list[dict]:
 
 
 def live_curves(reports: dict[str, dict], knobs: dict[str, str]) -> dict[str, dict]:
-    """Budget curves (recorded in each model's training log, on validation users) with their brute-force
-    ceiling on the test users, for the methods that have both."""
-    return {m: {"knob": knobs[m], "rows": r["budget_curve"], "ceiling": r["bruteforce_recall@50"]}
-            for m, r in reports.items() if m in knobs and r.get("budget_curve")}
+    """Budget curves recorded in each model's training log on validation users, each with its brute-force
+    ceiling on the same validation users (``methods.validation_search``; none when a row lacks it)."""
+    curves = {}
+    for method, report in reports.items():
+        if method in knobs and report.get("budget_curve"):
+            ceiling = (report.get("validation_search") or {}).get("valid_ceiling")
+            curves[method] = {"knob": knobs[method], "rows": report["budget_curve"], "ceiling": ceiling}
+    return curves
+
+
+def setting_text(search: dict | None) -> str:
+    """A search setting as the tables write it: ``ef0=75 steps0=8`` ("—" without one)."""
+    return " ".join(f"{key}={value}" for key, value in (search or {}).items()) or "—"
 
 
 def segment_members(split, feature: str, level: str) -> list[tuple[int, float]]:

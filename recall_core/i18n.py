@@ -152,6 +152,12 @@ STRINGS: dict[str, dict[str, str]] = {
               "ranked. Metrics: Precision / Recall / F1 @10, Recall / NDCG @50.",
     },
     "home_results_header": {"zh": "当前已训练模型的测试结果", "en": "Test results of the trained models"},
+    "home_results_caption": {"zh": "测试用户、种子 0；每个索引用在验证用户上选出的搜索设置（最省的、与该模型暴力打分相差不超过 0.005 的设置），"
+                                   "测试用户只用这一次。多种子和配对区间见对比页的基准报告。",
+                             "en": "Test users, seed 0; each index searched at the setting chosen on validation users (the "
+                                   "cheapest within 0.005 of the model's own brute force there); the test users are used "
+                                   "once, at that setting. Several seeds and paired intervals: the benchmark report on "
+                                   "the Compare page."},
     "home_no_results": {"zh": "还没有训练好的模型：用左侧栏的按钮训练。", "en": "No trained model yet: use the sidebar button."},
     # ------------------------------------------------------------------ two-tower page
     "tt_title": {"zh": "双塔基线：内积 + 近邻索引", "en": "Two-tower baseline: inner product + ANN index"},

@@ -188,8 +188,9 @@ def prepare_maps(retriever: Retriever, method: str, path: Path):
 # beside the artifact (like the maps), so that the first visitor of a fresh server does not wait for every model
 # to be loaded and evaluated.  A learned model's row is valid for one artifact (its creation stamp) and one search
 # setting (the config); a baseline's (nothing to train) for one split.  Rows carry each test user's recall@50
-# (index and brute force), from which Compare draws its segments.
-EVALUATION_FORMAT = 2  # 2: rows carry per-user recall
+# (index and brute force), from which Compare draws its segments, and the search setting they were made with,
+# chosen on validation users (``validation_search``) as the benchmark chooses it: never on test users.
+EVALUATION_FORMAT = 3  # 2: rows carry per-user recall; 3: the index searched at its validation-chosen setting
 BASELINES = [name for name, spec in METHODS.items() if not spec.trainable]
 
 
@@ -214,13 +215,35 @@ def stored_evaluation(split: Split, method: str, seed: int = 0, root: Path | Non
     return stored.get("report") if stored.get("key") == key else None
 
 
+def validation_search(method: str, retriever: Retriever, split: Split) -> dict | None:
+    """The index's search setting for the stored rows, chosen on validation users by ``tuning.pick`` (the cheapest
+    setting within ``tuning.TOLERANCE`` of the model's brute-force recall@50 there): read off the budget curve
+    the training logged on validation users (TDM, DR, NANN, semantic IDs: nothing searched again), else swept
+    now (``tuning.choose_search``: the two-tower's hnswlib ef). None for a method without an index knob."""
+    from .tuning import choose_search, pick
+
+    log = getattr(retriever, "log", None) or {}
+    curve = log.get("budget_curve") or []
+    ceiling = log.get("bruteforce_recall@50")
+    if ceiling is None:  # TDM's curve ends with the exhaustive beam: brute force itself
+        ceiling = next((row["recall@50"] for row in curve if row.get("exhaustive")), None)
+    if curve and ceiling is not None:
+        keys = [key for key in curve[0] if key not in ("scored_per_user", "recall@50", "exhaustive")]
+        return {"setting": pick(curve, ceiling, keys), "valid_ceiling": float(ceiling), "source": "training curve"}
+    choice = choose_search(method, retriever, split.valid)
+    return None if choice is None else {"setting": choice.setting, "valid_ceiling": choice.ceiling, "source": "sweep"}
+
+
 def store_evaluation(split: Split, method: str, retriever: Retriever, seed: int = 0, root: Path | None = None) -> dict:
-    """Evaluate the model on the test users (``protocol.evaluate``, default search setting, per-user recall
-    included) and store the row."""
+    """Evaluate the model on the test users (``protocol.evaluate`` at the search setting chosen on validation,
+    per-user recall included) and store the row."""
     from .protocol import evaluate
 
     path = artifacts.artifact_path(split.name, method, seed, root)
-    report = evaluate(retriever, split, per_user=True)
+    search = validation_search(method, retriever, split) if get_spec(method).trainable else None
+    report = evaluate(retriever, split, per_user=True, search=search["setting"] if search else None)
+    if search is not None:
+        report["validation_search"] = search
     meta = artifacts.read_meta(path) if get_spec(method).trainable else {}
     if meta is not None:
         record = {"key": _evaluation_key(split, method, meta), "report": report}

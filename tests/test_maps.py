@@ -66,7 +66,8 @@ def test_training_stores_the_test_evaluation_for_the_home_page(tmp_path, synthet
     monkeypatch.setattr(methods, "default_config", lambda method, dataset=None: TINY if method == "two_tower" else None)
     model = methods.load_or_train(synthetic, "two_tower", root=tmp_path, device="cpu")
     stored = methods.stored_evaluation(synthetic, "two_tower", root=tmp_path)
-    fresh = evaluate(model, synthetic, per_user=True)
+    assert stored["search"] == stored["validation_search"]["setting"]  # the index at its validation setting
+    fresh = evaluate(model, synthetic, per_user=True, search=stored["search"])
     assert stored is not None and stored["recall@50"] == pytest.approx(fresh["recall@50"])
     assert stored["per_user_recall@50"] == pytest.approx(fresh["per_user_recall@50"])  # Compare's segments
     for baseline in methods.BASELINES:  # the baselines' rows are stored with the first model of a split

@@ -5,12 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from recall_core.artifacts import ArtifactError, artifact_path, read_meta
+from recall_core.compare import SEARCH_COLUMN, setting_text
 from recall_core.methods import METHODS, artifact_status, evaluation_row, get_spec
 from recall_core.movielens import DataError
 
 from .state import dataset, device, get_retriever, get_split, t
 
-SHOWN = ["method", "recall@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user", "ms_per_user"]
+SHOWN = ["method", "recall@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user", "ms_per_user",
+         "search"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -46,6 +48,7 @@ def available_reports():
         split = get_split(dataset())
     except DataError:
         return [], None
-    rows = [{k: (round(r[k], 4) if isinstance(r[k], float) else r[k]) for k in SHOWN}
+    rows = [{(SEARCH_COLUMN if k == "search" else k): setting_text(r.get(k)) if k == "search"
+             else round(r[k], 4) if isinstance(r[k], float) else r[k] for k in SHOWN}
             for r in model_reports(dataset()).values()]
     return rows, split
