@@ -642,11 +642,12 @@ STRINGS: dict[str, dict[str, str]] = {
     # ------------------------------------------------------------------ Compare
     "nav_compare": {"zh": "并排比较", "en": "Compare"},
     "home_page_compare": {
-        "zh": "并排比较：四种方法在同一数据、同一批用户、同一协议下的质量与代价，预算曲线，目录规模增长时的代价。",
-        "en": "Compare: the four methods on the same data, users and protocol: quality and cost, budget curves, and "
-              "how cost grows with the catalogue.",
+        "zh": "并排比较：五种方法与基线在同一数据、同一批用户、同一协议下的质量与代价，预算曲线，目录规模增长时的代价。",
+        "en": "Compare: the five methods and the baselines on the same data, users and protocol: quality and cost, "
+              "budget curves, and how cost grows with the catalogue.",
     },
-    "cmp_title": {"zh": "并排比较：同一协议下的四种召回", "en": "Side by side: four retrievers under one protocol"},
+    "cmp_title": {"zh": "并排比较：同一协议下的五种召回与基线",
+                  "en": "Side by side: five retrievers and the baselines under one protocol"},
     "cmp_source_report": {"zh": "来自基准报告 {path}（{when}，{seeds} 个随机种子）",
                           "en": "From the benchmark report {path} ({when}, {seeds} seeds)"},
     "cmp_source_live": {"zh": "没有找到基准报告：下面是基线和当前已训练模型在测试用户上的评测（种子 0，每个模型训练完成时评测并保存）。"
