@@ -252,11 +252,11 @@ def store_evaluation(split: Split, method: str, retriever: Retriever, seed: int 
     return report
 
 
-def evaluation_row(split: Split, method: str, retriever: Callable[[], Retriever], seed: int = 0,
+def evaluation_row(split: Split, method: str, make_retriever: Callable[[], Retriever], seed: int = 0,
                    root: Path | None = None) -> dict:
-    """The stored row, else the model (``retriever()``, called only then) evaluated now and stored."""
+    """The stored row, else the model (``make_retriever()``, called only then) evaluated now and stored."""
     stored = stored_evaluation(split, method, seed, root)
-    return stored if stored is not None else store_evaluation(split, method, retriever(), seed, root)
+    return stored if stored is not None else store_evaluation(split, method, make_retriever(), seed, root)
 
 
 def store_baseline_evaluations(split: Split, root: Path | None = None) -> None:

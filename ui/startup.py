@@ -2,7 +2,8 @@
 
 Without it, the first visitor of a fresh server pays for importing torch, Plotly and the models' code and for
 loading the models (seconds on 2 cores); with it, the server does that right after it starts, in a background
-thread, and the first visitor finds a warm process. ``RECALL_LAB_WARM_UP=0`` turns it off (as under pytest).
+thread, and the first visitor finds a warm process: the default dataset's models, then those of the most
+recently trained other dataset (``datasets_to_warm``). ``RECALL_LAB_WARM_UP=0`` turns it off (as under pytest).
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def prepare_server(dataset: str = DEFAULT_DATASET) -> list[str]:
 
     for module in pkgutil.iter_modules(recall_core.viz.__path__):
         importlib.import_module(f"recall_core.viz.{module.name}")
-    split = state.get_split(dataset) if is_ready(dataset) or is_constructed(dataset) else None
+    split = state.get_split(dataset) if is_constructed(dataset) or is_ready(dataset) else None
     ready = tuple(m for m in teaching_order(LEARNED) if split is not None and artifact_status(split, m) == "ready")
     if any(m not in ready for m in MAPS):
         prewarm_umap()  # a model still to train will need its map: compile UMAP before anyone asks
