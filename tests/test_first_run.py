@@ -156,6 +156,26 @@ def test_start_up_warms_the_default_and_the_most_recently_trained_dataset(tmp_pa
     assert datasets_to_warm("ml-100k") == ["ml-100k", "synthetic-10k"]
 
 
+def test_start_up_loads_every_dataset_before_compiling_umap(monkeypatch):
+    """UMAP's compilation (only a later training needs it) waits until every warmed dataset's models are
+    loaded, and runs only while the default dataset lacks a model that draws a map."""
+    import recall_core.projection as projection
+    import ui.startup as startup
+
+    calls = []
+    ready = {"ml-100k": [], "synthetic-10k": ["two_tower", "nann", "nann_plain", "sid"]}
+    monkeypatch.setattr(startup, "datasets_to_warm", lambda: ["ml-100k", "synthetic-10k"])
+    monkeypatch.setattr(startup, "prepare_server", lambda name, compile_umap: calls.append((name, compile_umap))
+                        or ready[name])
+    monkeypatch.setattr(projection, "prewarm_umap", lambda *a: calls.append("umap"))
+    startup._prepare_in_background()
+    assert calls == [("ml-100k", False), ("synthetic-10k", False), "umap"]
+    calls.clear()
+    ready["ml-100k"] = ready["synthetic-10k"]  # every map-drawing model ready: nothing to compile
+    startup._prepare_in_background()
+    assert "umap" not in calls
+
+
 @pytest.mark.slow
 def test_streamlit_run_app_warms_the_server_before_the_first_visitor(tmp_path, data_root, trained):
     """The real `streamlit run app.py`: the server loads the ready model on its own, with no browser connected."""

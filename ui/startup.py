@@ -18,17 +18,17 @@ log = logging.getLogger("recall_lab")
 DEFAULT_DATASET = "ml-100k"  # what the sidebar shows first (ui.state.dataset)
 
 
-def prepare_server(dataset: str = DEFAULT_DATASET) -> list[str]:
+def prepare_server(dataset: str = DEFAULT_DATASET, compile_umap: bool = True) -> list[str]:
     """Import what the pages need and load ``dataset``'s ready models into the shared cache
-    (``ui.state.warm_up``, the same entry the sidebar uses, so nothing is loaded twice); when a model that
-    needs a map is not trained yet, compile UMAP now (``projection.prewarm_umap``), so that its first training
-    is not followed by 12 s of compilation. Returns the models loaded; a dataset not downloaded yet loads
-    nothing (the sidebar offers the download)."""
+    (``ui.state.warm_up``, the same entry the sidebar uses, so nothing is loaded twice); then, with
+    ``compile_umap``, when a model that needs a map is not trained yet, compile UMAP in the background
+    (``projection.prewarm_umap``), so that its first training is not followed by 12 s of compilation. Returns
+    the models loaded; a dataset not downloaded yet loads nothing (the sidebar offers the download)."""
     import plotly.graph_objects  # noqa: F401 — imported for the pages, once
     import recall_core.viz
 
     from recall_core.background import teaching_order
-    from recall_core.methods import LEARNED, MAPS, artifact_status
+    from recall_core.methods import LEARNED, artifact_status
     from recall_core.movielens import is_ready
     from recall_core.projection import prewarm_umap
     from recall_core.worlds import is_constructed
@@ -39,12 +39,18 @@ def prepare_server(dataset: str = DEFAULT_DATASET) -> list[str]:
         importlib.import_module(f"recall_core.viz.{module.name}")
     split = state.get_split(dataset) if is_constructed(dataset) or is_ready(dataset) else None
     ready = tuple(m for m in teaching_order(LEARNED) if split is not None and artifact_status(split, m) == "ready")
-    if any(m not in ready for m in MAPS):
+    if split is not None:
+        state.warm_up(dataset, ready, "auto").join()
+    if compile_umap and needs_umap(ready):
         prewarm_umap()  # a model still to train will need its map: compile UMAP before anyone asks
-    if split is None:
-        return []
-    state.warm_up(dataset, ready, "auto").join()
     return list(ready)
+
+
+def needs_umap(ready) -> bool:
+    """True while a model that draws a map (``methods.MAPS``) is not among ``ready``."""
+    from recall_core.methods import MAPS
+
+    return any(m not in ready for m in MAPS)
 
 
 def datasets_to_warm(default: str = DEFAULT_DATASET) -> list[str]:
@@ -58,12 +64,21 @@ def datasets_to_warm(default: str = DEFAULT_DATASET) -> list[str]:
 
 
 def _prepare_in_background() -> None:
+    """Every dataset's models first, UMAP's compilation (seconds of CPU) last, so that a visitor arriving at
+    once does not wait for a compilation only a later training needs; it is needed while the default
+    dataset lacks a model that draws a map."""
+    compile_umap = False
     for name in datasets_to_warm():
         try:
-            loaded = prepare_server(name)
+            loaded = prepare_server(name, compile_umap=False)
             log.info("start-up: imports done, %s models loaded: %s", name, ", ".join(loaded) or "none ready")
+            compile_umap |= name == DEFAULT_DATASET and needs_umap(loaded)
         except Exception:  # noqa: BLE001 — a failed warm-up only means the first visitor waits
             log.exception("start-up warm-up of %s failed", name)
+    if compile_umap:
+        from recall_core.projection import prewarm_umap
+
+        prewarm_umap()
 
 
 @asynccontextmanager
