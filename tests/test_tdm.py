@@ -315,7 +315,12 @@ def test_training_learns_and_rounds_are_reported(small_tdm, synthetic):
     assert len(phases) == 2 and phases[0]["losses"][-1] < phases[0]["losses"][0]
     rounds = small_tdm.log["rounds"]
     assert [r["tree"] for r in rounds] == ["genre", "learned 1"]
-    assert "right_after_reclustering" in rounds[1]
+    assert "right_after_reclustering" in rounds[1] and "valid_recall@50" in rounds[1]["right_after_reclustering"]
+    # every round's brute-force ceiling on validation; the last one is the budget curve's exhaustive row
+    brute = small_tdm.brute_force(synthetic.valid.inputs, 50).items
+    assert rounds[-1]["valid_bruteforce_recall@50"] == small_tdm.log["budget_curve"][-1]["recall@50"] == \
+        ranking_metrics(brute, synthetic.valid.truths, (50,))["recall@50"]
+    assert all("valid_bruteforce_recall@50" in r for r in rounds)
     report = evaluate(small_tdm, synthetic)
     assert report["recall@50"] > evaluate(Popularity(synthetic), synthetic)["recall@50"]
     assert report["scored_per_user"] <= 2 * SMALL.beam * small_tdm.tree.depth
