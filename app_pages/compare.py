@@ -42,6 +42,8 @@ with guard():
     split = require_data()
     st.title(t("cmp_title"))
     found = find_report(dataset())
+    # the stored rows (read once per run): the table without a report, the segments when the report has none
+    reports = model_reports(dataset()) if not found or not found[1].get("segments") else {}
 
     st.subheader(t("cmp_table_header"))
     if found:
@@ -54,7 +56,6 @@ with guard():
         curves = report.get("budget_curves", {})
     else:
         st.info(t("cmp_source_live"))
-        reports = model_reports(dataset())
         st.dataframe(summary_frame([dict(r, seeds=1) for r in reports.values()], COLUMNS + ["search"]),
                      hide_index=True, width="stretch")
         curves = live_curves(reports, KNOBS)
@@ -104,7 +105,7 @@ with guard():
     st.caption(t("cmp_segments_intro"))
     seg_rows = found[1].get("segments") if found else None
     if not seg_rows:
-        seg_rows = segment_rows(model_reports(dataset()), split)
+        seg_rows = segment_rows(reports, split)
     if seg_rows:
         left, right = st.columns(2)
         feature = localized_choice(left.selectbox, t("cmp_segment_feature"), list(FEATURES),

@@ -11,8 +11,7 @@ from recall_core.movielens import DataError
 
 from .state import dataset, device, get_retriever, get_split, t
 
-SHOWN = ["method", "recall@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user", "ms_per_user",
-         "search"]
+SHOWN = ["method", "recall@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user", "ms_per_user"]
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -48,7 +47,10 @@ def available_reports():
         split = get_split(dataset())
     except DataError:
         return [], None
-    rows = [{(SEARCH_COLUMN if k == "search" else k): setting_text(r.get(k)) if k == "search"
-             else round(r[k], 4) if isinstance(r[k], float) else r[k] for k in SHOWN}
-            for r in model_reports(dataset()).values()]
-    return rows, split
+    return [_home_row(r) for r in model_reports(dataset()).values()], split
+
+
+def _home_row(report: dict) -> dict:
+    row = {k: round(report[k], 4) if isinstance(report[k], float) else report[k] for k in SHOWN}
+    row[SEARCH_COLUMN] = setting_text(report.get("search"))
+    return row
