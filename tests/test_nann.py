@@ -136,6 +136,21 @@ def test_trace_follows_algorithm_1(small_nann, synthetic):
         assert not set(items.tolist()) & set(history.tolist())
 
 
+def test_search_on_precomputed_scores_walks_as_the_model_does(small_nann, synthetic):
+    # the budget curve walks the graph on the brute-force pass's scores instead of calling the model per hop:
+    # the same items and the same count of evaluations at every setting, and nothing else is accepted
+    held = synthetic.valid
+    table = small_nann.all_scores(small_nann._states(held.inputs, held.users))
+    for ef0, steps0 in [(50, 1), (75, 8), (200, 8)]:
+        online = small_nann.retrieve(held.inputs, 50, users=held.users, ef0=ef0, steps0=steps0)
+        looked_up = small_nann.retrieve(held.inputs, 50, users=held.users, ef0=ef0, steps0=steps0, scores=table)
+        assert np.array_equal(online.n_scored, looked_up.n_scored)
+        assert np.mean(online.items == looked_up.items) >= 0.999  # float ties aside
+        assert np.allclose(online.scores, looked_up.scores, atol=1e-5)
+    with pytest.raises(ValueError, match="scores must be"):
+        small_nann.retrieve(held.inputs, 50, users=held.users, scores=table[:-1])
+
+
 def test_nann_artifact_roundtrip(small_nann, synthetic):
     state, arrays = nann_state(small_nann)
     restored = restore_nann(synthetic, SMALL, {"state": state, "arrays": arrays, "log": small_nann.log},
