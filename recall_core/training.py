@@ -54,6 +54,14 @@ def trim_padding(histories: torch.Tensor, pad: int) -> torch.Tensor:
     return histories[:, first:]
 
 
+SCHEDULES = ("constant", "cosine")
+
+
+def cosine_lr(lr: float, step: int, total_steps: int) -> float:
+    """The learning rate of batch ``step`` (0-based) of ``total_steps`` under half-cosine decay from ``lr`` to 0."""
+    return 0.5 * lr * (1.0 + float(np.cos(np.pi * step / max(total_steps, 1))))
+
+
 @dataclass
 class TrainLog:
     losses: list[float] = field(default_factory=list)
@@ -71,22 +79,31 @@ class TrainLog:
 def fit(model: torch.nn.Module, loss_of_batch: Callable[[np.ndarray], torch.Tensor], n_samples: int, *,
         epochs: int, batch_size: int, lr: float, rng: np.random.Generator, weight_decay: float = 0.0,
         validate: Callable[[], float] | None = None, progress: Progress | None = None,
-        label: str = "train", log: TrainLog | None = None, patience: int = 0) -> TrainLog:
+        label: str = "train", log: TrainLog | None = None, patience: int = 0,
+        schedule: str = "constant") -> TrainLog:
     """Adam over shuffled mini-batches; keeps the weights of the best validation epoch.
 
     ``patience`` > 0 (with ``validate``): stop once that many epochs in a row have not beaten the best
     validation figure -- early stopping, so ``epochs`` is a ceiling and the validation users, never the
-    test users, decide how many epochs a model gets (issue 13: fewer but better epochs)."""
+    test users, decide how many epochs a model gets (issue 13: fewer but better epochs).
+    ``schedule``: "constant" (``lr`` throughout) or "cosine" (``lr`` decayed batch by batch along half a
+    cosine to 0 at the end of the last epoch: Loshchilov & Hutter, ICLR'17, without restarts)."""
     if patience < 0:
         raise ValueError(f"patience must be >= 0, got {patience}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     log = log or TrainLog()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_value, best_state = -np.inf, None
     n_batches = max(1, -(-n_samples // batch_size))
+    total_steps = max(1, epochs * n_batches)
     for epoch in range(epochs):
         model.train()
         start, total = time.perf_counter(), 0.0
         for b, idx in enumerate(minibatches(n_samples, batch_size, rng)):
+            if schedule == "cosine":
+                for group in optimizer.param_groups:
+                    group["lr"] = cosine_lr(lr, epoch * n_batches + b, total_steps)
             loss = loss_of_batch(idx)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

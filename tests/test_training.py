@@ -52,3 +52,35 @@ def test_a_run_that_reaches_its_last_epoch_is_not_called_early():
 def test_negative_patience_is_refused():
     with pytest.raises(ValueError, match="patience"):
         _run([0.1], epochs=1, patience=-1)
+
+
+def test_cosine_schedule_decays_from_lr_to_zero_batch_by_batch(monkeypatch):
+    from recall_core.training import cosine_lr
+
+    assert cosine_lr(0.1, 0, 10) == pytest.approx(0.1)
+    assert cosine_lr(0.1, 5, 10) == pytest.approx(0.05)
+    assert cosine_lr(0.1, 10, 10) == pytest.approx(0.0, abs=1e-12)
+    rates = [cosine_lr(1.0, s, 7) for s in range(7)]
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    # inside fit: the optimiser sees every batch's rate in turn (2 epochs x 2 batches of 4 samples)
+    model = torch.nn.Linear(1, 1, bias=False)
+    optimiser_lr = []
+
+    def loss_of_batch(idx):
+        return model.weight.sum() * 0.0
+
+    original = torch.optim.Adam.step
+
+    def spy(self, *a, **k):
+        optimiser_lr.append(self.param_groups[0]["lr"])
+        return original(self, *a, **k)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    fit(model, loss_of_batch, 8, epochs=2, batch_size=4, lr=0.2, rng=np.random.default_rng(0), schedule="cosine")
+    assert optimiser_lr == pytest.approx([cosine_lr(0.2, s, 4) for s in range(4)])
+
+
+def test_unknown_schedule_is_refused():
+    with pytest.raises(ValueError, match="schedule"):
+        fit(torch.nn.Linear(1, 1), lambda idx: torch.zeros((), requires_grad=True), 4, epochs=1, batch_size=4,
+            lr=0.1, rng=np.random.default_rng(0), schedule="warm")
