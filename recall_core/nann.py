@@ -384,25 +384,27 @@ class NANN(Retriever):
         """The scorer on every item for every user in ``state`` ([U, n_items])."""
         return dense_scores(self.model, state, self.item_vecs_t, chunk)
 
-    def hnsw_rule(self, histories, k, users=None, ef: int = 64):
+    def hnsw_rule(self, histories, k, users=None, ef: int = 64, scores: np.ndarray | None = None):
         """The original HNSW search rule (greedy descent, best-first SEARCH-LAYER, no step limit)
-        driven by the same neural score: the "NANN-HNSW" comparison."""
-        state = self._states(histories, users)
+        driven by the same neural score: the "NANN-HNSW" comparison.  ``scores``: as in :meth:`retrieve`."""
+        state = None if scores is not None else self._states(histories, users)
         rows, spent = [], []
         for u, history in enumerate(histories):
             excluded = np.zeros(self.n_items, dtype=bool)
             excluded[np.asarray(history, dtype=np.int64)] = True
-            ids, scores, n = classic_search(self.graph, self._scorer(state, u, excluded), k, max(ef, k), excluded)
-            rows.append((ids, scores))
+            ids, found, n = classic_search(self.graph, self._scorer(state, u, excluded, scores), k, max(ef, k), excluded)
+            rows.append((ids, found))
             spent.append(n)
-        items, scores = pack_ranked(rows, k)
-        return RetrievalResult(items, scores, np.array(spent))
+        items, top = pack_ranked(rows, k)
+        return RetrievalResult(items, top, np.array(spent))
 
     def extra_metrics(self, held, k):
-        brute = self.brute_force(held.inputs, k, users=held.users).items
-        graph = self.retrieve(held.inputs, k, users=held.users).items
+        # one model pass over every item for these users; the two graph walks below read its scores
+        table = self.all_scores(self._states(held.inputs, held.users))
+        brute, _ = top_k_excluding(torch.from_numpy(table), held.inputs, k)
+        graph = self.retrieve(held.inputs, k, users=held.users, scores=table).items
         overlap = np.mean([len(set(g[g >= 0]) & set(b[b >= 0])) / max((b >= 0).sum(), 1) for g, b in zip(graph, brute)])
-        rule = self.hnsw_rule(held.inputs, k, users=held.users)
+        rule = self.hnsw_rule(held.inputs, k, users=held.users, scores=table)
         return {"variant": self.variant, "ef": list(self.cfg.ef), "steps": list(self.cfg.steps),
                 "graph_layers": int(self.graph.max_level + 1),
                 f"recall_vs_bruteforce@{k}": float(overlap),

@@ -147,6 +147,9 @@ def test_search_on_precomputed_scores_walks_as_the_model_does(small_nann, synthe
         assert np.array_equal(online.n_scored, looked_up.n_scored)
         assert np.mean(online.items == looked_up.items) >= 0.999  # float ties aside
         assert np.allclose(online.scores, looked_up.scores, atol=1e-5)
+    online = small_nann.hnsw_rule(held.inputs, 50, users=held.users)  # the "NANN-HNSW" rule reads them the same way
+    looked_up = small_nann.hnsw_rule(held.inputs, 50, users=held.users, scores=table)
+    assert np.array_equal(online.n_scored, looked_up.n_scored) and np.mean(online.items == looked_up.items) >= 0.999
     with pytest.raises(ValueError, match="scores must be"):
         small_nann.retrieve(held.inputs, 50, users=held.users, scores=table[:-1])
 
