@@ -190,7 +190,10 @@ def sampled_softmax_loss(model: NANNScorer, state: dict, candidates: torch.Tenso
     """Sampled softmax (column 0 = positive) with log-Q correction; plus, when enabled, the
     adversarial KL between the distributions with clean and FGSM-perturbed e_v (Sec. 3.3)."""
     distinct, where = torch.unique(candidates, return_inverse=True)
-    e_v = model.item_vectors(distinct)[where]  # once per distinct item, not once per candidate
+    # once per distinct item, not once per candidate; gathered as an embedding lookup, whose backward sums the
+    # candidates' gradients in a fixed order (plain indexing's backward, index_put_ with accumulation, sums them
+    # in thread order on CPU: two threads made NANN's training differ from run to run)
+    e_v = F.embedding(where, model.item_vectors(distinct))
     logits = candidate_logits(model, state, e_v, candidates, log_q)
     target = torch.zeros(len(candidates), dtype=torch.long, device=candidates.device)
     loss = F.cross_entropy(logits, target)

@@ -351,3 +351,25 @@ def test_training_loss_gathers_item_vectors_without_changing_them(synthetic):
         candidate_logits(model, state, model.item_vectors(candidates), candidates, log_q),
         torch.zeros(5, dtype=torch.long))
     assert torch.allclose(sampled_softmax_loss(model, state, candidates, log_q, cfg), per_pair, atol=1e-6)
+
+
+def test_training_gradients_repeat_exactly_with_two_threads(synthetic):
+    """Run-to-run repeatability: the candidates' gradients are summed into their item's row in a fixed order.
+    (Plain indexing's backward summed them in thread order: NANN's trained models differed between runs.)"""
+    torch.manual_seed(0)
+    model = NANNScorer(synthetic, SMALL)
+    rng = np.random.default_rng(0)
+    hist = torch.as_tensor(rng.integers(0, synthetic.n_items, (256, 20)))
+    candidates = torch.as_tensor(rng.integers(0, synthetic.n_items, (256, 26)))
+    log_q = torch.zeros(synthetic.n_items)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        grads = []
+        for _ in range(4):
+            model.zero_grad()
+            sampled_softmax_loss(model, model.user_state(hist, None), candidates, log_q, SMALL).backward()
+            grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(grads[0], g) for g in grads[1:])
