@@ -307,7 +307,7 @@ class NANN(Retriever):
         with torch.no_grad():
             return self.model.user_state(h, u)
 
-    def _scorer(self, state: dict, row: int, excluded: np.ndarray, table: np.ndarray | None = None):
+    def _scorer(self, state: dict, row: int, table: np.ndarray | None = None):
         if table is not None:  # the model's scores of this user, computed beforehand (see ``retrieve``)
             return lambda ids: table[row, ids]
         one = {k: v[row:row + 1] for k, v in state.items()}
@@ -344,7 +344,7 @@ class NANN(Retriever):
         for u, history in enumerate(histories):
             excluded = np.zeros(self.n_items, dtype=bool)
             excluded[np.asarray(history, dtype=np.int64)] = True
-            score = self._scorer(state, u, excluded, scores)
+            score = self._scorer(state, u, scores)
             entry = np.array([self.graph.entry_point])
             entry_scores = score(entry)
             record = [] if trace else None
@@ -378,10 +378,14 @@ class NANN(Retriever):
 
     def brute_force(self, histories, k, users=None):
         start = time.perf_counter()
-        state = self._states(histories, users)
-        items, top = top_k_excluding(torch.from_numpy(self.all_scores(state)), histories, k)
+        items, top = top_k_excluding(torch.from_numpy(self.score_table(histories, users)), histories, k)
         return RetrievalResult(items, top, np.full(len(histories), self.n_items),
                                extras={"search_seconds": time.perf_counter() - start})
+
+    def score_table(self, histories, users=None) -> np.ndarray:
+        """The scorer on every item for these users ([U, n_items]): brute force's scores, which ``retrieve`` and
+        ``hnsw_rule`` can also walk on (their ``scores``)."""
+        return self.all_scores(self._states(histories, users))
 
     def all_scores(self, state: dict, chunk: int = 512) -> np.ndarray:
         """The scorer on every item for every user in ``state`` ([U, n_items])."""
@@ -395,7 +399,7 @@ class NANN(Retriever):
         for u, history in enumerate(histories):
             excluded = np.zeros(self.n_items, dtype=bool)
             excluded[np.asarray(history, dtype=np.int64)] = True
-            ids, found, n = classic_search(self.graph, self._scorer(state, u, excluded, scores), k, max(ef, k), excluded)
+            ids, found, n = classic_search(self.graph, self._scorer(state, u, scores), k, max(ef, k), excluded)
             rows.append((ids, found))
             spent.append(n)
         items, top = pack_ranked(rows, k)
@@ -403,7 +407,7 @@ class NANN(Retriever):
 
     def extra_metrics(self, held, k):
         # one model pass over every item for these users; the two graph walks below read its scores
-        table = self.all_scores(self._states(held.inputs, held.users))
+        table = self.score_table(held.inputs, held.users)
         brute, _ = top_k_excluding(torch.from_numpy(table), held.inputs, k)
         graph = self.retrieve(held.inputs, k, users=held.users, scores=table).items
         overlap = np.mean([len(set(g[g >= 0]) & set(b[b >= 0])) / max((b >= 0).sum(), 1) for g, b in zip(graph, brute)])
@@ -451,7 +455,7 @@ def train_nann(split: Split, cfg: NANNConfig = NANNConfig(), seed: int = 0, devi
               label="NANN" + (" (adversarial)" if cfg.adversarial else ""))
     final = NANN(model, split, cfg, device, log.as_dict(), "adversarial" if cfg.adversarial else "plain")
     valid = split.valid
-    table = final.all_scores(final._states(valid.inputs, valid.users))  # one model pass over every valid item
+    table = final.score_table(valid.inputs, valid.users)  # one model pass over every valid item
     # the budget curve walks the graph on these scores: its seven settings cost no further model call
     final.log["budget_curve"] = [dict(row, steps0=CURVE_STEPS) for row in budget_curve(  # validation users
         final, valid, "ef0", NANN_EF0, steps0=CURVE_STEPS, scores=table)]

@@ -140,7 +140,7 @@ def test_search_on_precomputed_scores_walks_as_the_model_does(small_nann, synthe
     # the budget curve walks the graph on the brute-force pass's scores instead of calling the model per hop:
     # the same items and the same count of evaluations at every setting, and nothing else is accepted
     held = synthetic.valid
-    table = small_nann.all_scores(small_nann._states(held.inputs, held.users))
+    table = small_nann.score_table(held.inputs, held.users)
     for ef0, steps0 in [(50, 1), (75, 8), (200, 8)]:
         online = small_nann.retrieve(held.inputs, 50, users=held.users, ef0=ef0, steps0=steps0)
         looked_up = small_nann.retrieve(held.inputs, 50, users=held.users, ef0=ef0, steps0=steps0, scores=table)
