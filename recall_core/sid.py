@@ -188,6 +188,23 @@ class DecoderLayer(nn.Module):
         x = x + self.drop(self.cross_attn(h, memory, keep).reshape(U, b, t, d))
         return x + self.drop(self.ff(self.norms[2](x)))
 
+    def step(self, x: torch.Tensor, memory: torch.Tensor, keep: torch.Tensor, past: tuple | None):
+        """One new position per sequence, at inference: x [U, b, d] is position t's input and ``past`` the
+        self-attention keys and values (k, v) [U, b, t, d] of positions 0..t-1 (None at t = 0).  Causal
+        attention lets position t see only those, so this is :meth:`forward`'s position t without recomputing
+        the earlier ones (a KV cache).  Returns position t's output [U, b, d] and (k, v) grown to t + 1."""
+        U, b, d = x.shape
+        a, heads = self.self_attn, self.self_attn.heads
+        h = self.norms[0](x)
+        k, v = (y[:, :, None] for y in a.kv(h).chunk(2, -1))
+        if past is not None:
+            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
+        split = lambda y: y.reshape(U * b, y.shape[2], heads, d // heads).transpose(1, 2)  # noqa: E731
+        y = F.scaled_dot_product_attention(split(a.q(h)[:, :, None]), split(k), split(v))  # [U b, H, 1, d/H]
+        x = x + a.out(y.transpose(1, 2).reshape(U, b, d))
+        x = x + self.cross_attn(self.norms[1](x), memory, keep)
+        return x + self.ff(self.norms[2](x)), (k, v)
+
 
 class SIDModel(nn.Module):
     def __init__(self, split: Split, cfg: SIDConfig, ids: np.ndarray):
@@ -248,10 +265,22 @@ class SIDModel(nn.Module):
             x = layer(x, memory, keep)
         return self.dec_norm(x)
 
-    def next_log_probs(self, memory, keep, prefixes: torch.Tensor) -> torch.Tensor:
-        """log p(c_{t+1} | history, prefix) over level t+1's tokens: [U, b, K_{t+1}]."""
-        t = prefixes.shape[-1]
-        return F.log_softmax(self.heads[t](self.decode(memory, keep, prefixes)[:, :, t]), -1)
+    def decode_next(self, memory, keep, tokens: torch.Tensor | None, past: list | None):
+        """Hidden states [U, b, d] at position t for b sequences per user whose positions 0..t-1 are cached in
+        ``past`` (per decoder layer (k, v) [U, b, t, d]; None at t = 0, where ``tokens`` is None: the BOS input),
+        ``tokens`` [U, b] the codes c_t input at position t.  Returns them and the cache grown to t + 1.  The same
+        states as :meth:`decode`'s position t (tested), at the cost of one position instead of t + 1."""
+        t = 0 if past is None else past[0][0].shape[2]
+        if tokens is None:
+            x = self.bos.expand(len(memory), 1, -1)
+        else:
+            x = self.tokens(tokens + self.offsets[t - 1])
+        x = x + self.dec_pos.weight[t]
+        grown = []
+        for i, layer in enumerate(self.decoder):
+            x, kv = layer.step(x, memory, keep, None if past is None else past[i])
+            grown.append(kv)
+        return self.dec_norm(x), grown
 
     def id_log_probs(self, memory, keep, ids: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: log p(ID) of full IDs ``ids`` [U, b, L + 1] -> [U, b]."""
@@ -280,8 +309,10 @@ def constrained_beam(model: SIDModel, trie: Trie, memory, keep, excluded: torch.
     prefixes = torch.zeros(U, 1, 0, dtype=torch.long, device=dev)
     scored = torch.zeros(U, dtype=torch.long, device=dev)
     steps = []
+    past, tokens = None, None  # the decoder's KV cache of the beams' prefixes, their last codes
     for l in range(trie.depth):
-        step = model.next_log_probs(memory, keep, prefixes)  # [U, b, K_l]
+        h, past = model.decode_next(memory, keep, tokens, past)
+        step = F.log_softmax(model.heads[l](h), -1)  # log p(c_{l+1} | history, prefix): [U, b, K_l]
         child = torch.as_tensor(trie.child[l], device=dev)[nodes]  # [U, b, K_l]
         valid = (child >= 0) & torch.isfinite(logp)[..., None]
         valid &= remaining[l + 1].gather(1, child.clamp(min=0).reshape(U, -1)).reshape(child.shape) > 0
@@ -295,7 +326,8 @@ def constrained_beam(model: SIDModel, trie: Trie, memory, keep, excluded: torch.
             steps.append({"valid": valid, "child": child, "total": total, "kept": torch.where(
                 torch.isfinite(top), new_nodes, -1), "before": nodes, "alive_before": torch.isfinite(logp)})
         prefixes = torch.cat([prefixes.gather(1, parent[..., None].expand(-1, -1, l)), token[..., None]], 2)
-        nodes, logp = torch.where(torch.isfinite(top), new_nodes, -1), top
+        past = [tuple(y.gather(1, parent[:, :, None, None].expand(-1, -1, *y.shape[2:])) for y in kv) for kv in past]
+        nodes, logp, tokens = torch.where(torch.isfinite(top), new_nodes, -1), top, token
     return nodes, logp, prefixes, scored, steps
 
 
@@ -386,22 +418,40 @@ class SemanticIDRetriever(Retriever):
 
     def item_log_probs(self, histories, users=None) -> torch.Tensor:
         """[U, n_items] log p(ID of every item | history) by teacher forcing: the brute force's scores.  The decoder
-        is causal, so one pass over each distinct L-code prefix (input BOS, c_1..c_L) gives every level's
-        distribution for all the items below it (the last one picks the collision code)."""
-        L = self.trie.depth - 1
-        prefixes = torch.as_tensor(self.trie.prefixes[L], device=self.device)  # [n_L, L]
-        node = torch.as_tensor(self.trie.item_node[L], device=self.device)
+        is causal, so it runs down the trie level by level: each trie node (a distinct prefix BOS, c_1..c_l) is
+        decoded once, one new position on its parent's KV cache (:meth:`SIDModel.decode_next`), and gives the
+        distribution of c_{l+1} for every item below it; log p(ID) = sum over levels.  About n_items positions
+        per user instead of (L + 1) per distinct L-code prefix."""
+        trie, L1 = self.trie, self.trie.depth
         ids = torch.as_tensor(self.ids, device=self.device)
+        # per level l >= 1: each node's parent at level l - 1 and the code c_l that leads to it
+        parent = [None] + [torch.as_tensor(self._parents(l), device=self.device) for l in range(1, L1)]
+        token = [None] + [torch.as_tensor(trie.prefixes[l][:, l - 1], device=self.device) for l in range(1, L1)]
+        last = torch.as_tensor(trie.item_node[L1 - 1], device=self.device)  # each item's level-L node
         out = []
-        per = max(1, MAX_DECODE // len(prefixes))
+        per = max(1, MAX_DECODE // len(trie.prefixes[L1 - 1]))
         with torch.no_grad():
             for s in range(0, len(histories), per):
                 memory, keep = self.model.encode(*self._tensors(histories[s:s + per],
                                                                None if users is None else users[s:s + per]))
-                h = self.model.decode(memory, keep, prefixes.expand(len(memory), -1, -1))  # [U, n_L, L + 1, d]
-                out.append(sum(F.log_softmax(self.model.heads[l](h[:, :, l]), -1)[:, node, ids[:, l]]
-                               for l in range(L + 1)))
+                U = len(memory)
+                past, prefix_logp, step = None, torch.zeros(U, 1, device=self.device), None
+                for l in range(L1):
+                    tokens = None
+                    if l:
+                        past = [tuple(y[:, parent[l]] for y in kv) for kv in past]
+                        prefix_logp = prefix_logp[:, parent[l]] + step[:, parent[l], token[l]]
+                        tokens = token[l].expand(U, -1)
+                    h, past = self.model.decode_next(memory, keep, tokens, past)
+                    step = F.log_softmax(self.model.heads[l](h), -1)  # [U, n_l, K_l]
+                out.append(prefix_logp[:, last] + step[:, last, ids[:, L1 - 1]])
         return torch.cat(out) if out else torch.zeros(0, self.n_items)
+
+    def _parents(self, level: int) -> np.ndarray:
+        """Each level-``level`` trie node's parent node at ``level`` - 1."""
+        parent = np.zeros(len(self.trie.prefixes[level]), dtype=np.int64)
+        parent[self.trie.item_node[level]] = self.trie.item_node[level - 1]
+        return parent
 
     def brute_force(self, histories, k, users=None):
         start = time.perf_counter()

@@ -167,6 +167,30 @@ def test_full_beam_equals_brute_force(synthetic):
     assert np.allclose(beam.scores, scores.gather(1, torch.as_tensor(beam.items)).numpy(), atol=1e-4)
 
 
+def test_cached_decoding_equals_the_full_causal_decode(synthetic):
+    """decode_next on a KV cache, one position at a time and with beams reordered between steps, gives the
+    hidden states decode() computes for whole prefixes."""
+    r = random_model(synthetic)
+    histories = synthetic.valid.inputs[:6]
+    rng = np.random.default_rng(0)
+    depth = r.model.depth
+    with torch.no_grad():
+        memory, keep = r.model.encode(torch.as_tensor(history_matrix(histories, TINY.max_items, synthetic.pad)))
+        past, tokens, seqs = None, None, torch.zeros(6, 1, 0, dtype=torch.long)
+        for t in range(depth):
+            if t:  # grow a reshuffled set of beams: each new beam picks a parent beam, then its next code
+                parent = torch.as_tensor(rng.integers(0, seqs.shape[1], size=(6, 5)))
+                past = [tuple(y.gather(1, parent[:, :, None, None].expand(-1, -1, *y.shape[2:])) for y in kv)
+                        for kv in past]
+                seqs = seqs.gather(1, parent[..., None].expand(-1, -1, t - 1)) if t > 1 else seqs.expand(-1, 5, -1)
+                tokens = torch.as_tensor(rng.integers(0, r.model.sizes[t - 1], size=(6, 5)))
+                seqs = torch.cat([seqs, tokens[..., None]], 2)
+            h, past = r.model.decode_next(memory, keep, tokens, past)
+            assert past[0][0].shape[2] == t + 1
+            expected = r.model.decode(memory, keep, seqs)[:, :, t]
+            assert torch.allclose(h, expected, atol=1e-5)
+
+
 def five_item_world(split):
     """The synthetic split cut to its first 5 items (the generator only needs the catalogue's size)."""
     c = split.catalogue
