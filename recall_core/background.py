@@ -1,10 +1,12 @@
-"""Training in the background: one model at a time, in teaching order, shared by every session.
+"""Training in the background, in teaching order, shared by every session.
 
-The app asks for the models a dataset lacks; a single worker thread trains them one after another
+The app asks for the models a dataset lacks; worker threads train them in the order of :data:`ORDER`
 (two-tower first: it is the baseline every page compares with and the fastest; then DR, NANN, TDM and
 the rest), so each page becomes usable as soon as its own model is ready instead of after all of them.
-Status is plain data (:class:`Job`), so any page can draw the one progress panel. Training goes through
-``methods.load_or_train``, whose artifact lock keeps two processes from training the same model twice.
+``workers`` jobs run at once (the app's train function runs each in its own process: ``train_process``);
+a job starts only when every job before it in the queue has started. Status is plain data (:class:`Job`), so
+any page can draw the one progress panel. Training goes through ``methods.load_or_train``, whose artifact lock
+keeps two processes from training the same model twice.
 """
 from __future__ import annotations
 
@@ -47,12 +49,15 @@ class Job:
 @dataclass
 class BackgroundTrainer:
     train: TrainFn
+    workers: int = 1  # jobs run at once
     jobs: list[Job] = field(default_factory=list)
 
     def __post_init__(self):
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._thread: threading.Thread | None = None
+        self._active = 0  # worker threads started and not yet out of jobs (changed under the lock)
 
     def request(self, dataset: str, methods) -> list[Job]:
         """Queue the methods not already queued, running or done for ``dataset``; failed ones are retried."""
@@ -65,9 +70,11 @@ class BackgroundTrainer:
             rank = {m: i for i, m in enumerate(ORDER)}
             self.jobs.sort(key=lambda j: (j.state not in ("done", "failed"), j.state != "running",
                                           rank.get(j.method, len(ORDER))))  # stable: finished, running, queue
-            if added and (self._thread is None or not self._thread.is_alive()):
-                self._thread = threading.Thread(target=self._work, name="recall-lab-trainer", daemon=True)
-                self._thread.start()
+            queued = sum(j.state == "queued" for j in self.jobs)
+            while self._active < self.workers and queued > 0:  # start idle workers for the queue
+                self._active += 1
+                queued -= 1
+                threading.Thread(target=self._work, name=f"recall-lab-trainer-{self._active}", daemon=True).start()
             self._wake.notify_all()
             return added
 
@@ -98,10 +105,13 @@ class BackgroundTrainer:
         return True
 
     def _next(self) -> Job | None:
+        """The first queued job, now running; None (and this worker retires) when nothing is queued."""
         with self._lock:
             job = next((j for j in self.jobs if j.state == "queued"), None)
             if job is not None:
                 job.state, job.started = "running", time.time()
+            else:
+                self._active -= 1
             return job
 
     def _work(self) -> None:
@@ -113,7 +123,9 @@ class BackgroundTrainer:
                 self.train(job.dataset, job.method, progress)
                 state, error = "done", ""
             except Exception as exc:  # noqa: BLE001 — a failed job is reported on the panel, never raised
-                state, error = "failed", f"{type(exc).__name__}: {exc}"
+                # an error that already names its cause (a training process's report) is shown as it is
+                state, error = "failed", str(exc) if getattr(exc, "names_its_cause", False) else \
+                    f"{type(exc).__name__}: {exc}"
                 traceback.print_exc()
             with self._lock:
                 job.state, job.error, job.finished = state, error, time.time()

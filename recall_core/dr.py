@@ -63,7 +63,9 @@ class DRConfig:
     hidden: int = 128
     rerank_negatives: int = 0  # 0: the full softmax over all items (cheap at 1.4k items); > 0: sampled softmax
     rerank_encoder: str = "mean"  # the reranker's own history encoder ("mean" or "gru")
-    rerank_epochs: int = 10  # the best validation epoch is kept (early stopping); ml-100k: best at 7-8
+    rerank_epochs: int = 10  # a ceiling: the best validation epoch is kept; ml-100k: best at 6-8 (seeds 0-2)
+    rerank_patience: int = 2  # stop after 2 epochs without a better one: ml-100k keeps the same epochs; synthetic-10k
+    # peaked at epoch 3 and its 6 later epochs (16 s each) only fell (issue 13)
     rerank_lr: float = 5e-3  # validation recall@50: 2e-3 0.378 (10 ep), 5e-3 0.387, 1e-2 0.381
     rerank_weight_decay: float = 0.0
     rerank_temperature: float = 0.0  # 0: <u, e_v> + b_v; > 0: cos(u, e_v) / temperature + b_v
@@ -446,7 +448,7 @@ def train_reranker(model: DRModel, split: Split, cfg: DRConfig, hist: torch.Tens
 
     return fit(reranker, loss_of_batch, len(targets), epochs=cfg.rerank_epochs, batch_size=cfg.batch_size,
                lr=cfg.rerank_lr, weight_decay=cfg.rerank_weight_decay, rng=rng, validate=validate,
-               progress=progress, label="DR rerank").as_dict()
+               progress=progress, label="DR rerank", patience=cfg.rerank_patience).as_dict()
 
 
 def train_dr(split: Split, cfg: DRConfig = DRConfig(), seed: int = 0, device=torch.device("cpu"),

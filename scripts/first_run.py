@@ -1,16 +1,21 @@
-"""First-run benchmark (issue 13 §1): train every model as the sidebar does, time it, and check its recall.
+"""First-run benchmark (issue 13 §1): train every model as the app does, time it, and check its recall.
 
     python scripts/first_run.py --seeds 0,1,2 --out bench/first-run [--reference-data-dir data |
-        --reference-report bench/latest/report.json] [--quick]
+        --reference-report bench/latest/report.json] [--quick] [--workers N | --in-process]
 
-For each seed, every learned model is trained from nothing in the background trainer's order (two-tower
-first) into a fresh folder, timed wall-clock, and evaluated on the test users under the shared protocol
-(index at its default search settings, and brute force). With ``--reference-data-dir`` the models already
-trained there (e.g. by an earlier version) are evaluated the same way, with the configuration each was trained
-with, so the table says whether a faster training kept its recall ("within 0.01", issue 13). Where those models
-are gone (a fresh machine), ``--reference-report`` takes the per-seed test figures of a committed benchmark
-report instead (``python -m recall_core.bench``: the index at its validation-chosen setting, same test users).
-Prints a table and writes ``report.json`` and ``report.md`` under ``--out``. A benchmark, not a test.
+For each seed, every learned model is trained from nothing into a fresh folder the way the app's background
+trainer does it: in teaching order (two-tower first), ``--workers`` training processes at once (default: the
+app's, ``RECALL_LAB_TRAIN_WORKERS`` or 2 on a machine with 2+ cores), each with the machine's cores shared
+out as torch threads. The report gives each model's wall time (its process, imports included) and the time
+until every model is ready. ``--in-process`` trains one model after another in this process instead, on all
+the cores (how the app trained before issue 13's worker processes). Each model is then evaluated on the test
+users under the shared protocol (index at its default search settings, and brute force). With
+``--reference-data-dir`` the models already trained there (e.g. by an earlier version) are evaluated the same
+way, with the configuration each was trained with, so the table says whether a faster training kept its recall
+("within 0.01", issue 13). Where those models are gone (a fresh machine), ``--reference-report`` takes the
+per-seed test figures of a committed benchmark report instead (``python -m recall_core.bench``: the index at
+its validation-chosen setting, same test users). Prints a table and writes ``report.json`` and ``report.md``
+under ``--out``. A benchmark, not a test.
 """
 from __future__ import annotations
 
@@ -51,7 +56,9 @@ def load_as_trained(split, method: str, seed: int, root: Path):
     return spec.restore(split, config, payload, torch.device("cpu"))
 
 
-def measure(split, method: str, seed: int, root: Path, train: bool = True) -> dict | None:
+def measure(split, method: str, seed: int, root: Path, train: bool = True, seconds: float | None = None) -> dict | None:
+    """Test figures of one model: trained now in this process (``train``), or as found under ``root`` (timed
+    elsewhere: ``seconds``)."""
     import torch
 
     from recall_core.methods import load_or_train
@@ -60,15 +67,38 @@ def measure(split, method: str, seed: int, root: Path, train: bool = True) -> di
     start = time.perf_counter()
     if train:
         model = load_or_train(split, method, seed, torch.device("cpu"), root=root, log=lambda _msg: None)
+        seconds = time.perf_counter() - start
     else:
         model = load_as_trained(split, method, seed, root)
         if model is None:
             return None
-    seconds = time.perf_counter() - start
     row = evaluate(model, split)
-    return {"method": method, "seed": seed, "seconds": seconds if train else None,
+    return {"method": method, "seed": seed, "seconds": seconds,
             "train_seconds": (getattr(model, "log", {}) or {}).get("train_seconds"),
             "recall@50": row["recall@50"], "bruteforce_recall@50": row["bruteforce_recall@50"]}
+
+
+def train_as_the_app_does(dataset: str, methods: list[str], seed: int, root: Path, workers: int) -> tuple[dict, float]:
+    """Train ``methods`` through the background trainer with ``workers`` training processes into ``root``;
+    returns each model's wall seconds and the seconds until all were ready."""
+    from recall_core.background import BackgroundTrainer
+    from recall_core.movielens import ensure_dataset
+    from recall_core.train_process import threads_per_worker, train_in_subprocess
+    from recall_core.worlds import is_constructed
+
+    if not is_constructed(dataset):
+        ensure_dataset(dataset, root=root)  # the data is in place before training starts, as in the app
+    threads = threads_per_worker(workers)
+    trainer = BackgroundTrainer(lambda d, m, progress: train_in_subprocess(d, m, progress, threads, seed, root=root),
+                                workers)
+    start = time.perf_counter()
+    trainer.request(dataset, methods)
+    trainer.wait(timeout=24 * 3600)
+    total = time.perf_counter() - start
+    failed = [f"{j.method}: {j.error}" for j in trainer.status() if j.state != "done"]
+    if failed:
+        raise SystemExit("training failed: " + "; ".join(failed))
+    return {j.method: j.seconds for j in trainer.status()}, total
 
 
 def reference_rows(report_path: Path, dataset: str, seeds: list[int], methods: list[str]) -> list[dict]:
@@ -101,7 +131,7 @@ def summarise(rows: list[dict], reference: list[dict]) -> list[dict]:
     return out
 
 
-def markdown(summary: list[dict], per_seed_total: dict, command: str) -> str:
+def markdown(summary: list[dict], per_seed_total: dict, command: str, how: str) -> str:
     lines = [f"First-run training, `{command}`", "",
              "| model | train s (mean / max) | test recall@50 | brute force | reference recall@50 | within 0.01 |",
              "|---|---|---|---|---|---|"]
@@ -111,7 +141,7 @@ def markdown(summary: list[dict], per_seed_total: dict, command: str) -> str:
                      f"{s['bruteforce_recall@50']:.3f} | {'' if ref is None else f'{ref:.3f}'} | "
                      f"{'' if ref is None else ('yes' if s['within_tolerance'] else 'no')} |")
     totals = ", ".join(f"seed {k}: {v:.0f} s" for k, v in per_seed_total.items())
-    lines += ["", f"All models, one after another: {totals}."]
+    lines += ["", f"All models ready ({how}): {totals}."]
     return "\n".join(lines) + "\n"
 
 
@@ -128,6 +158,9 @@ def main(argv=None) -> int:
     ap.add_argument("--work-dir", type=Path, default=None,
                     help="the data folder the new models go to (under artifacts/; default: a temp folder)")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--workers", type=int, default=0, help="training processes at once (default: the app's)")
+    ap.add_argument("--in-process", action="store_true",
+                    help="train one model after another in this process, on all cores (the app before its workers)")
     args = ap.parse_args(argv)
     if args.reference_data_dir is not None and args.reference_report is not None:
         ap.error("give --reference-data-dir or --reference-report, not both")
@@ -138,7 +171,13 @@ def main(argv=None) -> int:
     from recall_core.background import teaching_order
     from recall_core.data import load_split
     from recall_core.methods import LEARNED, profile
+    from recall_core.train_process import default_workers, threads_per_worker
 
+    workers = 1 if args.in_process else (args.workers or default_workers())
+    threads = torch.get_num_threads() if args.in_process else threads_per_worker(workers)
+    how = (f"one after another in one process, {threads} torch threads" if args.in_process else
+           f"{workers} training process{'es' if workers > 1 else ''} at once, {threads} torch thread"
+           f"{'s' if threads > 1 else ''} each, as the app trains them")
     methods = teaching_order([m for m in args.methods.split(",") if m] or LEARNED)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     split = load_split(args.dataset)
@@ -147,10 +186,16 @@ def main(argv=None) -> int:
     if args.reference_report is not None:
         reference = reference_rows(args.reference_report, args.dataset, seeds, methods)
     for seed in seeds:
-        per_seed_total[seed] = 0.0
+        if not args.in_process:
+            seconds, per_seed_total[seed] = train_as_the_app_does(args.dataset, methods, seed, work, workers)
+        else:
+            per_seed_total[seed] = 0.0
         for method in methods:
-            row = measure(split, method, seed, work)
-            per_seed_total[seed] += row["seconds"]
+            if args.in_process:
+                row = measure(split, method, seed, work)
+                per_seed_total[seed] += row["seconds"]
+            else:
+                row = measure(split, method, seed, work, train=False, seconds=seconds[method])
             rows.append(row)
             ref_row = next((r for r in reference if r["method"] == method and r["seed"] == seed), None)
             if args.reference_data_dir is not None:
@@ -162,12 +207,12 @@ def main(argv=None) -> int:
                   f"brute force {row['bruteforce_recall@50']:.4f}{ref_text}", flush=True)
     summary = summarise(rows, reference)
     command = "python scripts/first_run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(summary, per_seed_total, command)
+    text = markdown(summary, per_seed_total, command, how)
     print(text)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         report = {"dataset": args.dataset, "profile": profile(), "seeds": seeds, "methods": methods,
-                  "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                  "workers": workers, "torch_threads": threads, "cpu_count": os.cpu_count(), "how": how,
                   "machine": platform.platform(), "command": command, "rows": rows, "reference": reference,
                   "summary": summary, "all_models_seconds": per_seed_total}
         (args.out / "report.json").write_text(json.dumps(report, indent=1))

@@ -1,8 +1,11 @@
-"""The background trainer: teaching order, one job at a time, failures reported, no double training."""
+"""The background trainer: teaching order, one job (or ``workers`` jobs) at a time, failures reported, no double
+training; the training processes the app runs each job in."""
 from __future__ import annotations
 
 import threading
 import time
+
+import pytest
 
 from recall_core.background import BackgroundTrainer, teaching_order
 
@@ -66,3 +69,56 @@ def test_a_failure_is_reported_and_the_rest_still_train():
     trainer.request("d", ["dr"])  # asking again retries a failed job
     assert trainer.wait(10)
     assert [j.state for j in trainer.status("d") if j.method == "dr"] == ["failed"]
+
+
+def test_two_workers_run_two_jobs_at_once_and_start_them_in_teaching_order():
+    running, overlap, lock = [0], [], threading.Lock()
+
+    def train(dataset, method, progress):
+        with lock:
+            running[0] += 1
+            overlap.append(running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+
+    trainer = BackgroundTrainer(train, workers=2)
+    trainer.request("d", ["tdm", "nann", "two_tower", "dr", "sid"])
+    time.sleep(0.02)
+    assert sorted(j.method for j in trainer.status("d") if j.state == "running") == ["dr", "two_tower"]
+    assert trainer.wait(10)
+    jobs = sorted(trainer.status("d"), key=lambda j: j.started)
+    assert [j.method for j in jobs] == ["two_tower", "dr", "nann", "tdm", "sid"]
+    assert max(overlap) == 2 and all(j.state == "done" for j in jobs)
+    # a worker that ran out of jobs retires; a later request starts workers again
+    trainer.request("d2", ["dr", "two_tower"])
+    assert trainer.wait(10) and all(j.state == "done" for j in trainer.status("d2"))
+    with pytest.raises(ValueError, match="workers"):
+        BackgroundTrainer(train, workers=0)
+
+
+def test_requests_racing_retiring_workers_are_never_stranded():
+    """A request that lands while the workers are finding the queue empty still gets its job trained."""
+    trainer = BackgroundTrainer(lambda dataset, method, progress: None, workers=2)
+    for i in range(200):
+        trainer.request(f"d{i}", ["two_tower"])
+    assert trainer.wait(20)
+    assert all(j.state == "done" for j in trainer.status()) and len(trainer.status()) == 200
+
+
+def test_a_training_process_reports_its_error_and_the_panel_shows_it_as_it_is(data_root, monkeypatch):
+    """The app trains each model in a child Python (recall_core.train_process); a failure there reaches the
+    trainer's panel as the child's own error, and a worker count that is not a number is refused."""
+    from recall_core.train_process import TrainingProcessError, default_workers, train_in_subprocess
+
+    with pytest.raises(TrainingProcessError, match=r"^MethodError: Unknown method 'nope'"):
+        train_in_subprocess("ml-100k", "nope", threads=1)
+    trainer = BackgroundTrainer(lambda d, m, progress: train_in_subprocess(d, m, progress, threads=1))
+    trainer.request("ml-100k", ["nope"])
+    assert trainer.wait(60)
+    assert trainer.status()[0].error.startswith("MethodError: Unknown method 'nope'")
+    monkeypatch.setenv("RECALL_LAB_TRAIN_WORKERS", "three")
+    with pytest.raises(ValueError, match="whole number"):
+        default_workers()
+    monkeypatch.setenv("RECALL_LAB_TRAIN_WORKERS", "3")
+    assert default_workers() == 3

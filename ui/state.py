@@ -11,6 +11,7 @@ import streamlit as st
 
 from recall_core.artifacts import ArtifactError
 from recall_core.background import BackgroundTrainer
+from recall_core.train_process import default_workers, threads_per_worker, train_in_subprocess
 from recall_core.data import Split, load_split
 from recall_core.i18n import DEFAULT_LANGUAGE, translate
 from recall_core.methods import load_or_train
@@ -100,10 +101,14 @@ def autotrain() -> bool:
 def trainer() -> BackgroundTrainer:
     """One background trainer per server: every session sees the same queue and progress."""
 
-    def train_one(name: str, method: str, progress) -> None:
-        load_or_train(get_split(name), method, 0, "auto", progress=progress)
+    workers = default_workers()
+    threads = threads_per_worker(workers)
 
-    return BackgroundTrainer(train_one)
+    def train_one(name: str, method: str, progress) -> None:
+        get_split(name)  # a clear DataError while the data is absent
+        train_in_subprocess(name, method, progress, threads=threads)
+
+    return BackgroundTrainer(train_one, workers)
 
 
 def require_model(method: str, seed: int = 0) -> Retriever:
