@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     from recall_core.background import teaching_order
     from recall_core.data import load_split
     from recall_core.methods import LEARNED, profile
-    from recall_core.train_process import default_workers, threads_per_worker
+    from recall_core.train_process import cpu_count, default_workers, threads_per_worker
 
     workers = 1 if args.in_process else (args.workers or default_workers())
     threads = torch.get_num_threads() if args.in_process else threads_per_worker(workers)
@@ -212,7 +212,7 @@ def main(argv=None) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         report = {"dataset": args.dataset, "profile": profile(), "seeds": seeds, "methods": methods,
-                  "workers": workers, "torch_threads": threads, "cpu_count": os.cpu_count(), "how": how,
+                  "workers": workers, "torch_threads": threads, "cpu_count": cpu_count(), "how": how,
                   "machine": platform.platform(), "command": command, "rows": rows, "reference": reference,
                   "summary": summary, "all_models_seconds": per_seed_total}
         (args.out / "report.json").write_text(json.dumps(report, indent=1))
