@@ -9,7 +9,7 @@ import torch
 
 from recall_core.data import history_matrix
 from recall_core.methods import artifact_status, load_or_train
-from recall_core.protocol import exclusion_mask
+from recall_core.protocol import exclusion_mask, ranking_metrics
 from recall_core.sid import (SIDConfig, SIDModel, SemanticIDRetriever, constrained_beam, semantic_ids, sid_state,
                              train_sid, vocab_sizes)
 from recall_core.sid_codes import (Trie, codebook_usage, collision_stats, disambiguate, item_embeddings,
@@ -245,6 +245,24 @@ def test_trace_records_every_decoder_step(synthetic):
             assert step.info["outputs"] == step.info["not_in_trie"] + step.info["history_pruned"] + step.info["scored"]
         row = result.items[u]
         assert np.array_equal(trace.items, row[row >= 0]) and np.array_equal(trace.steps[-1].kept[:50], trace.items)
+
+
+def test_curve_read_from_the_step_tables_is_the_curve_of_the_search(synthetic):
+    """curve_and_ceiling (every beam reading one pass of step tables) gives the rows budget_curve gets by running
+    the search at each beam, and brute force's recall; item_log_probs is the tables summed along each ID."""
+    from recall_core.protocol import budget_curve
+
+    r = random_model(synthetic)
+    held = synthetic.valid
+    beams = [1, 5, 20, 80]
+    rows, ceiling = r.curve_and_ceiling(held, beams)
+    expected = budget_curve(r, held, "beam", beams)
+    assert [row["beam"] for row in rows] == beams
+    for row, want in zip(rows, expected):
+        assert row["scored_per_user"] == want["scored_per_user"]
+        assert row["recall@50"] == pytest.approx(want["recall@50"], abs=1e-9)
+    brute = r.brute_force(held.inputs, 50, users=held.users).items
+    assert ceiling == pytest.approx(ranking_metrics(brute, held.truths, (50,))["recall@50"], abs=1e-9)
 
 
 # ---------------------------------------------------------------------------- training and artifacts

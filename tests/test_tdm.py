@@ -435,3 +435,33 @@ def test_score_nodes_groups_users_by_length_without_changing_scores(small_tdm, s
     with torch.no_grad():
         direct = small_tdm.model(hist, torch.as_tensor(nodes)).numpy() + small_tdm.log_q[nodes]
     np.testing.assert_allclose(small_tdm.score_nodes(hist, nodes, chunk=7 * 4), direct, atol=1e-5)
+
+
+def test_search_on_the_score_table_is_the_search_on_the_model(small_tdm, synthetic):
+    """retrieve(scores=score_table) makes the same search, the same count of nodes scored, without model calls;
+    brute force reads the table's leaves, which are brute force's own scores."""
+    held = synthetic.valid
+    table = small_tdm.score_table(held.inputs)
+    tree = small_tdm.tree
+    assert table.shape == (len(held.inputs), tree.n_codes)
+    assert np.isneginf(table[:, ~tree.valid]).all() and np.isfinite(table[:, tree.valid]).all()
+    for beam in (1, 4, 16, len(tree.nodes_at(tree.depth - 1))):
+        for exclude in (True, False):
+            model = small_tdm.retrieve(held.inputs, 50, beam=beam, exclude_history_in_beam=exclude)
+            looked_up = small_tdm.retrieve(held.inputs, 50, beam=beam, exclude_history_in_beam=exclude, scores=table)
+            assert np.array_equal(model.n_scored, looked_up.n_scored)
+            assert np.array_equal(model.items, looked_up.items)
+            np.testing.assert_allclose(model.scores, looked_up.scores, atol=1e-5)
+    brute, from_table = small_tdm.brute_force(held.inputs, 50), small_tdm.brute_force(held.inputs, 50, scores=table)
+    assert np.array_equal(brute.items, from_table.items) and np.array_equal(brute.scores, from_table.scores)
+    with pytest.raises(ValueError, match="scores must be"):
+        small_tdm.retrieve(held.inputs, 50, scores=table[:-1])
+
+
+def test_round_reports_give_the_beam_recall_of_the_model_each_round_ships(small_tdm, synthetic):
+    """A round's validation beam recall is its kept epoch's validation figure (not searched again): it must be
+    the figure a fresh beam search of that round's stored weights gives."""
+    held = synthetic.valid
+    for index, report in enumerate(small_tdm.log["rounds"]):
+        items = small_tdm.at_round(index).retrieve(held.inputs, 50).items
+        assert report["valid_recall@50"] == ranking_metrics(items, held.truths, (50,))["recall@50"]
