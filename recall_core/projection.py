@@ -20,7 +20,7 @@ def prewarm_umap(metric: str = "cosine") -> threading.Thread:
     """Compile UMAP's numba code in a background thread, once per process.
 
     The first UMAP fit of a process compiles its layout code (about 4 s; a later fit of 1.5k vectors: about
-    1 s). Started when a model that needs a map begins training (``methods.load_or_train``) or when the app
+    1 s), or loads it from numba's cache (:func:`_umap`). Started when a model that needs a map begins training (``methods.load_or_train``) or when the app
     starts (``ui.startup``), the compilation overlaps other work instead of delaying the first map (issue 13
     §1: the two-tower page within 20 s). The neighbours are computed by :func:`nearest_neighbours`, not by
     numba, so one compilation serves every metric; ``metric`` is accepted for the callers' sake."""
@@ -32,6 +32,40 @@ def prewarm_umap(metric: str = "cosine") -> threading.Thread:
                                           name="recall-lab-umap-prewarm")
             _PREWARMED.start()
         return _PREWARMED
+
+
+_UMAP = None
+
+
+def _umap():
+    """The ``umap`` module, with its numba functions' compiled code cached on disk.
+
+    umap-learn compiles its layout code on the first fit of every process (about 4 s of one core; issue 13). Each
+    model now trains in a process of its own (``recall_core.train_process``), so that was paid once per model.
+    numba can keep what it compiles beside the source (or in its user cache when that is not writable):
+    ``enable_caching`` on umap's jitted functions is what their ``cache=True`` would do, and a later process
+    loads the code in about 0.1 s (a fresh process's first map of 1,447 vectors: 5.6 s -> 1.2 s). If
+    caching cannot be set up, they compile as before."""
+    global _UMAP
+    if _UMAP is None:
+        import umap  # imported lazily: numba compilation is slow and only maps need it
+        import umap.distances
+        import umap.layouts
+        import umap.spectral
+        import umap.umap_
+        import umap.utils
+
+        try:
+            from numba.core.registry import CPUDispatcher
+
+            for module in (umap.umap_, umap.layouts, umap.spectral, umap.utils, umap.distances):
+                for fn in vars(module).values():
+                    if isinstance(fn, CPUDispatcher) and fn._cache.__class__.__name__ == "NullCache":
+                        fn.enable_caching()
+        except Exception:  # noqa: BLE001 -- an optimisation: without it umap compiles as before
+            pass
+        _UMAP = umap
+    return _UMAP
 
 
 METRICS = ("cosine", "euclidean")
@@ -78,8 +112,7 @@ def nearest_neighbours(vectors: np.ndarray, k: int, metric: str = "cosine",
 
 def umap_2d(vectors: np.ndarray, seed: int = 0, metric: str = "cosine", n_neighbors: int = 15) -> np.ndarray:
     """UMAP's 2-D layout of ``vectors`` over their exact kNN graph (:func:`nearest_neighbours`)."""
-    import umap  # imported lazily: numba compilation is slow and only maps need it
-
+    umap = _umap()
     vectors = np.asarray(vectors, dtype=np.float32)
     k = min(n_neighbors, len(vectors) - 1)
     knn_indices, knn_distances = nearest_neighbours(vectors, k, metric)

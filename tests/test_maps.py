@@ -102,6 +102,27 @@ def test_umap_is_compiled_once_per_process_in_the_background():
     assert coords.shape == (40, 2) and np.isfinite(coords).all()
 
 
+def test_umap_keeps_its_compiled_layout_code_for_the_next_process(tmp_path):
+    """Every model's map is made in its own training process: umap's numba functions are cached on disk, so a
+    second process loads the layout code a first one compiled instead of compiling it again."""
+    import subprocess
+    import sys
+
+    from recall_core.paths import PROJECT_ROOT
+    from recall_core.projection import _umap
+
+    layout = _umap().layouts._nb_optimize_layout_euclidean_single_epoch  # the layout step (random_state set)
+    assert type(layout._cache).__name__ != "NullCache"
+    script = ("import numpy as np; from recall_core.projection import umap_2d, _umap; "
+              "umap_2d(np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)); "
+              "print(sum(len(fn.stats.cache_hits) for fn in [_umap().layouts._nb_optimize_layout_euclidean_single_epoch]))")
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(PROJECT_ROOT)}
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300,
+                           cwd=str(PROJECT_ROOT)) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr[-2000:]
+    assert [int(r.stdout.split()[-1]) for r in runs] == [0, 1]  # compiled, then loaded from the cache
+
+
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_nearest_neighbours_match_a_full_sort(metric):
     """The kNN graph UMAP is given: each point first (distance 0), then its k - 1 nearest by a full sort,
