@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +123,69 @@ def test_a_training_process_reports_its_error_and_the_panel_shows_it_as_it_is(da
         default_workers()
     monkeypatch.setenv("RECALL_LAB_TRAIN_WORKERS", "3")
     assert default_workers() == 3
+
+
+def test_warm_training_processes_answer_as_fresh_ones_do(data_root):
+    """Training children forked from the warm zygote (recall_core.train_zygote) follow the protocol of a fresh
+    Python: done for a job that finishes, the child's own error for one that fails."""
+    from recall_core.train_process import TrainingProcessError, train_in_subprocess
+    from recall_core.train_zygote import ZYGOTE
+
+    for warm in (True, False):
+        messages = []
+        train_in_subprocess("ml-100k", "popular", lambda f, m: messages.append(m), threads=1, warm=warm)
+        with pytest.raises(TrainingProcessError, match=r"^DataError: .*nowhere"):
+            train_in_subprocess("nowhere", "two_tower", threads=1, warm=warm)
+    assert ZYGOTE.start() and ZYGOTE._process.poll() is None
+
+
+def test_a_warm_child_that_dies_is_reported_and_the_zygote_survives(data_root):
+    """A child killed mid-training (out of memory, say) is a failed job with a message, not a hang; the zygote
+    forks the next one; stopping the zygote ends it, and the next job starts another."""
+    import threading
+
+    import psutil
+
+    from recall_core.train_process import TrainingProcessError, train_in_subprocess
+    from recall_core.train_zygote import ZYGOTE
+
+    assert ZYGOTE.start()
+    zygote = psutil.Process(ZYGOTE._process.pid)
+    errors = []
+
+    def train():
+        try:
+            train_in_subprocess("ml-100k", "two_tower", threads=1)
+        except TrainingProcessError as exc:
+            errors.append(str(exc))
+
+    job = threading.Thread(target=train)
+    job.start()
+    deadline = time.time() + 60
+    while not zygote.children() and time.time() < deadline:
+        time.sleep(0.05)
+    zygote.children()[0].kill()
+    job.join(60)
+    assert errors and "ended before it finished" in errors[0]
+    train_in_subprocess("ml-100k", "popular", threads=1)  # the zygote still forks
+    ZYGOTE.stop()
+    assert not zygote.is_running() or zygote.status() == psutil.STATUS_ZOMBIE
+    train_in_subprocess("ml-100k", "popular", threads=1)
+    assert ZYGOTE._process.pid != zygote.pid
+
+
+def test_an_idle_zygote_exits_and_the_next_job_starts_another(data_root, monkeypatch):
+    """With nothing to do for IDLE_EXIT_S the zygote exits (its memory goes back to the server's machine); the next
+    job starts a new one, and the old one's folder is gone."""
+    import recall_core.train_zygote as train_zygote
+    from recall_core.train_process import train_in_subprocess
+
+    zygote = train_zygote.Zygote()
+    monkeypatch.setattr(train_zygote, "ZYGOTE", zygote)
+    monkeypatch.setenv("RECALL_LAB_ZYGOTE_IDLE_S", "1")
+    train_in_subprocess("ml-100k", "popular", threads=1)
+    first, folder = zygote._process, Path(zygote._path).parent
+    first.wait(30)  # exits about a second after its child finished
+    train_in_subprocess("ml-100k", "popular", threads=1)
+    assert zygote._process is not first and zygote._process.poll() is None and not folder.exists()
+    zygote.stop()

@@ -158,24 +158,24 @@ def test_start_up_warms_the_default_and_the_most_recently_trained_dataset(tmp_pa
     assert datasets_to_warm("ml-100k") == ["ml-100k", "synthetic-10k"]
 
 
-def test_start_up_loads_every_dataset_before_compiling_umap(monkeypatch):
-    """UMAP's compilation (only a later training needs it) waits until every warmed dataset's models are
-    loaded, and runs only while the default dataset lacks a model that draws a map."""
-    import recall_core.projection as projection
+def test_start_up_loads_every_dataset_before_starting_the_training_zygote(monkeypatch):
+    """The warm parent of the training processes (3-4 s of imports) starts after every warmed dataset's models
+    are loaded, and only while the default dataset lacks a model."""
+    import recall_core.train_zygote as train_zygote
     import ui.startup as startup
+    from recall_core.methods import LEARNED
 
     calls = []
-    ready = {"ml-100k": [], "synthetic-10k": ["two_tower", "nann", "nann_plain", "sid"]}
+    ready = {"ml-100k": ["two_tower"], "synthetic-10k": list(LEARNED)}
     monkeypatch.setattr(startup, "datasets_to_warm", lambda: ["ml-100k", "synthetic-10k"])
-    monkeypatch.setattr(startup, "prepare_server", lambda name, compile_umap: calls.append((name, compile_umap))
-                        or ready[name])
-    monkeypatch.setattr(projection, "prewarm_umap", lambda *a: calls.append("umap"))
+    monkeypatch.setattr(startup, "prepare_server", lambda name: calls.append(name) or ready[name])
+    monkeypatch.setattr(train_zygote, "ZYGOTE", type("Fake", (), {"start": lambda self: calls.append("zygote")})())
     startup._prepare_in_background()
-    assert calls == [("ml-100k", False), ("synthetic-10k", False), "umap"]
+    assert calls == ["ml-100k", "synthetic-10k", "zygote"]
     calls.clear()
-    ready["ml-100k"] = ready["synthetic-10k"]  # every map-drawing model ready: nothing to compile
+    ready["ml-100k"] = list(LEARNED)  # every model ready: nothing will train
     startup._prepare_in_background()
-    assert "umap" not in calls
+    assert calls == ["ml-100k", "synthetic-10k"]
 
 
 @pytest.mark.slow

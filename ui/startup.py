@@ -18,19 +18,16 @@ log = logging.getLogger("recall_lab")
 DEFAULT_DATASET = "ml-100k"  # what the sidebar shows first (ui.state.dataset)
 
 
-def prepare_server(dataset: str = DEFAULT_DATASET, compile_umap: bool = True) -> list[str]:
+def prepare_server(dataset: str = DEFAULT_DATASET) -> list[str]:
     """Import what the pages need and load ``dataset``'s ready models into the shared cache
-    (``ui.state.warm_up``, the same entry the sidebar uses, so nothing is loaded twice); then, with
-    ``compile_umap``, when a model that needs a map is not trained yet, compile UMAP in the background
-    (``projection.prewarm_umap``), so that its first training is not followed by 12 s of compilation. Returns
-    the models loaded; a dataset not downloaded yet loads nothing (the sidebar offers the download)."""
+    (``ui.state.warm_up``, the same entry the sidebar uses, so nothing is loaded twice). Returns the models
+    loaded; a dataset not downloaded yet loads nothing (the sidebar offers the download)."""
     import plotly.graph_objects  # noqa: F401 — imported for the pages, once
     import recall_core.viz
 
     from recall_core.background import teaching_order
     from recall_core.methods import LEARNED, artifact_status
     from recall_core.movielens import is_ready
-    from recall_core.projection import prewarm_umap
     from recall_core.worlds import is_constructed
 
     from . import state, widgets  # noqa: F401
@@ -41,16 +38,14 @@ def prepare_server(dataset: str = DEFAULT_DATASET, compile_umap: bool = True) ->
     ready = tuple(m for m in teaching_order(LEARNED) if split is not None and artifact_status(split, m) == "ready")
     if split is not None:
         state.warm_up(dataset, ready, "auto").join()
-    if compile_umap and needs_umap(ready):
-        prewarm_umap()  # a model still to train will need its map: compile UMAP before anyone asks
     return list(ready)
 
 
-def needs_umap(ready) -> bool:
-    """True while a model that draws a map (``methods.MAPS``) is not among ``ready``."""
-    from recall_core.methods import MAPS
+def needs_training(ready) -> bool:
+    """True while a model the pages teach with (``methods.LEARNED``) is not among ``ready``."""
+    from recall_core.methods import LEARNED
 
-    return any(m not in ready for m in MAPS)
+    return any(m not in ready for m in LEARNED)
 
 
 def datasets_to_warm(default: str = DEFAULT_DATASET) -> list[str]:
@@ -64,21 +59,21 @@ def datasets_to_warm(default: str = DEFAULT_DATASET) -> list[str]:
 
 
 def _prepare_in_background() -> None:
-    """Every dataset's models first, UMAP's compilation (seconds of CPU) last, so that a visitor arriving at
-    once does not wait for a compilation only a later training needs; it is needed while the default
-    dataset lacks a model that draws a map."""
-    compile_umap = False
+    """Every dataset's models first; then, while the default dataset still lacks a model, the warm parent of the
+    training processes (``recall_core.train_zygote``: 3-4 s of imports, paid now instead of by the first
+    training), last, so that a visitor arriving at once does not wait behind it."""
+    start_trainer = False
     for name in datasets_to_warm():
         try:
-            loaded = prepare_server(name, compile_umap=False)
+            loaded = prepare_server(name)
             log.info("start-up: imports done, %s models loaded: %s", name, ", ".join(loaded) or "none ready")
-            compile_umap |= name == DEFAULT_DATASET and needs_umap(loaded)
+            start_trainer |= name == DEFAULT_DATASET and needs_training(loaded)
         except Exception:  # noqa: BLE001 — a failed warm-up only means the first visitor waits
             log.exception("start-up warm-up of %s failed", name)
-    if compile_umap:
-        from recall_core.projection import prewarm_umap
+    if start_trainer:
+        from recall_core.train_zygote import ZYGOTE
 
-        prewarm_umap()
+        ZYGOTE.start()
 
 
 @asynccontextmanager
