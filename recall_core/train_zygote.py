@@ -65,10 +65,14 @@ def serve(path: str, control=sys.stdin, idle_exit_s: float = IDLE_EXIT_S) -> Non
             if listener in readable:
                 connection, _ = listener.accept()
                 pid = os.fork()
-                if pid == 0:
-                    listener.close()
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    os._exit(_child(connection))
+                if pid == 0:  # the child: never returns into this loop, whatever happens
+                    code = 1
+                    try:
+                        listener.close()
+                        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                        code = _child(connection)
+                    finally:
+                        os._exit(code)
                 connection.close()
                 children.add(pid)
             elif not readable:
@@ -103,8 +107,11 @@ def _child(connection: socket.socket) -> int:
             os.environ.update(request["env"])
             return run_job(request["dataset"], request["method"], int(request["threads"]), int(request["seed"]),
                            str(request["device"]), writer)
-        except Exception as exc:  # noqa: BLE001 -- a malformed request: said on the connection
-            writer.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
+        except Exception as exc:  # noqa: BLE001 -- a malformed request: said on the connection, if it is open
+            try:
+                writer.write(json.dumps({"error": f"{type(exc).__name__}: {exc}"}) + "\n")
+            except OSError:
+                pass  # the parent is gone
             return 1
         finally:
             sys.stderr.flush()

@@ -189,3 +189,28 @@ def test_an_idle_zygote_exits_and_the_next_job_starts_another(data_root, monkeyp
     train_in_subprocess("ml-100k", "popular", threads=1)
     assert zygote._process is not first and zygote._process.poll() is None and not folder.exists()
     zygote.stop()
+
+
+def test_a_warm_child_whose_parent_left_ends_instead_of_serving(data_root):
+    """When the server that asked for a job is gone (its end of the connection closed), the child's next report
+    fails and the child exits; it never falls back into the zygote's loop as a second zygote."""
+    import os
+
+    import psutil
+
+    from recall_core.paths import DATA_ENV
+    from recall_core.train_zygote import ZYGOTE
+
+    assert ZYGOTE.start()
+    zygote = psutil.Process(ZYGOTE._process.pid)
+    env = {**os.environ, DATA_ENV: str(data_root)}
+    lines = ZYGOTE.connect({"dataset": "ml-100k", "method": "two_tower", "threads": 1, "seed": 7, "device": "cpu",
+                            "env": env})
+    deadline = time.time() + 30
+    while not zygote.children() and time.time() < deadline:
+        time.sleep(0.05)
+    child = zygote.children()[0]
+    lines.close()
+    child.wait(120)  # ends at its first progress report
+    assert not zygote.children() and zygote.is_running()
+    assert not (data_root / "artifacts" / "ml-100k" / "two_tower-seed7.pt").exists()
