@@ -20,9 +20,9 @@ def prewarm_umap(metric: str = "cosine") -> threading.Thread:
     """Compile UMAP's numba code in a background thread, once per process.
 
     The first UMAP fit of a process compiles its layout code (about 4 s; a later fit of 1.5k vectors: about
-    1 s), or loads it from numba's cache (:func:`_umap`). Started when a model that needs a map begins training (``methods.load_or_train``) or when the app
-    starts (``ui.startup``), the compilation overlaps other work instead of delaying the first map (issue 13
-    §1: the two-tower page within 20 s). The neighbours are computed by :func:`nearest_neighbours`, not by
+    1 s), or loads it from numba's disk cache (:func:`_umap`). Started when a model that needs a map begins
+    training (``methods.load_or_train``), the loading overlaps the training instead of delaying the first map
+    (issue 13 §1: the two-tower page within 20 s). The neighbours are computed by :func:`nearest_neighbours`, not by
     numba, so one compilation serves every metric; ``metric`` is accepted for the callers' sake."""
     global _PREWARMED
     with _PREWARM_LOCK:

@@ -378,9 +378,9 @@ class TDM(Retriever):
                 for u in range(n_users):
                     ok = valid[u]
                     alive = np.isfinite(kept_scores[u])
-                    steps[u].append(TraceStep(f"level {level}", level, candidates[u][ok], level_scores[u][ok].astype(np.float32),
-                                              kept[u][alive], info={"parents": tree.parent(candidates[u][ok]),
-                                                                    "width": int(width[u])}))
+                    steps[u].append(TraceStep(f"level {level}", level, candidates[u][ok],
+                                              level_scores[u][ok].astype(np.float32), kept[u][alive],
+                                              info={"parents": tree.parent(candidates[u][ok]), "width": int(width[u])}))
             if level == tree.depth:
                 break
             children = tree.children(kept).reshape(n_users, -1)  # children of the kept beam

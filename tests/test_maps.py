@@ -115,7 +115,7 @@ def test_umap_keeps_its_compiled_layout_code_for_the_next_process(tmp_path):
     assert type(layout._cache).__name__ != "NullCache"
     script = ("import numpy as np; from recall_core.projection import umap_2d, _umap; "
               "umap_2d(np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)); "
-              "print(sum(len(fn.stats.cache_hits) for fn in [_umap().layouts._nb_optimize_layout_euclidean_single_epoch]))")
+              "print(len(_umap().layouts._nb_optimize_layout_euclidean_single_epoch.stats.cache_hits))")
     env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path), "PYTHONPATH": str(PROJECT_ROOT)}
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300,
                            cwd=str(PROJECT_ROOT)) for _ in range(2)]
