@@ -51,13 +51,18 @@ def serve(path: str, control=sys.stdin, idle_exit_s: float = IDLE_EXIT_S) -> Non
     parent is gone) or ``idle_exit_s`` pass with no request and no child alive (the queue is done: the memory
     goes back; the parent starts a new zygote for a later job)."""
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    for stop in (signal.SIGTERM, signal.SIGINT):  # stopped with the server's process group: clean up, quietly
+        signal.signal(stop, _exit_quietly)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(16)
-    print(READY, flush=True)
-    os.dup2(2, 1)  # from now on the pipe to the parent is only for READY: a child's stray prints go to the log
     children: set[int] = set()
     try:
+        listener.bind(path)
+        listener.listen(16)
+        try:
+            print(READY, flush=True)
+        except OSError:
+            return  # the parent went away while this process was importing
+        os.dup2(2, 1)  # from now on the pipe to the parent is only for READY: a child's stray prints go to the log
         while True:
             readable, _, _ = select.select([listener, control], [], [], idle_exit_s)
             if control in readable and not os.read(control.fileno(), 1024):
@@ -70,6 +75,8 @@ def serve(path: str, control=sys.stdin, idle_exit_s: float = IDLE_EXIT_S) -> Non
                     try:
                         listener.close()
                         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                        signal.signal(signal.SIGINT, signal.default_int_handler)
                         code = _child(connection)
                     finally:
                         os._exit(code)
@@ -86,6 +93,10 @@ def serve(path: str, control=sys.stdin, idle_exit_s: float = IDLE_EXIT_S) -> Non
             Path(path).parent.rmdir()  # the folder the parent made for the socket, if nothing else is in it
         except OSError:
             pass
+
+
+def _exit_quietly(signum, frame) -> None:
+    raise SystemExit(0)  # unwinds through serve's cleanup
 
 
 def _alive(pid: int) -> bool:

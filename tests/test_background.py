@@ -214,3 +214,38 @@ def test_a_warm_child_whose_parent_left_ends_instead_of_serving(data_root):
     child.wait(120)  # ends at its first progress report
     assert not zygote.children() and zygote.is_running()
     assert not (data_root / "artifacts" / "ml-100k" / "two_tower-seed7.pt").exists()
+
+
+def test_a_zygote_stopped_by_a_signal_cleans_up_its_socket():
+    """Stopping the server's process group (Ctrl-C, or SIGTERM from a service manager) stops the zygote, which
+    removes its socket and folder on the way out."""
+    import signal
+
+    from recall_core.train_zygote import Zygote
+
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        zygote = Zygote()
+        assert zygote.start()
+        folder = Path(zygote._path).parent
+        zygote._process.send_signal(stop)
+        assert zygote._process.wait(30) == 0
+        assert not folder.exists()
+        zygote.stop()
+
+
+def test_a_zygote_whose_parent_left_while_it_imported_cleans_up(tmp_path):
+    """The server may stop while its zygote is still importing: the zygote then finds nobody to tell it is ready,
+    and leaves no socket behind."""
+    import subprocess
+    import sys
+
+    from recall_core.paths import PROJECT_ROOT
+
+    path = tmp_path / "sock" / "zygote.sock"
+    path.parent.mkdir()
+    zygote = subprocess.Popen([sys.executable, "-m", "recall_core.train_zygote", str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, cwd=str(PROJECT_ROOT))
+    zygote.stdout.close()  # the parent is gone before the zygote says it is ready
+    zygote.stdin.close()
+    assert zygote.wait(120) == 0
+    assert not path.exists() and not path.parent.exists()
