@@ -8,7 +8,8 @@ Unix socket and forks one child per request; the child starts warm and runs the 
 process (:func:`recall_core.train_process.run_job`, the same JSON lines), on the connection it was forked for.
 
 Forking is safe here because the zygote never runs torch arithmetic (so torch's OpenMP pool does not exist yet),
-never touches CUDA, and has no Python threads; each child sets its own thread count. The zygote exits when its
+never touches CUDA and starts no Python thread; the native threads that imports start (OpenBLAS's pool, jemalloc's
+background thread) are made fork-safe by those libraries' own fork handlers. Each child sets its thread count. The zygote exits when its
 parent closes its stdin (the parent ended) or after a minute with nothing to do (its memory goes back to the
 classroom server; the next job starts a new one), and its children are reaped as they finish.
 """
