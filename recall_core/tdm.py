@@ -615,7 +615,7 @@ def training_curve(retriever: TDM, split: Split, k: int = 50) -> list[dict]:
     there are items, then the exhaustive beam, which returns exactly the brute-force top-k
     (tests/test_tdm.py checks it) and is drawn at brute force's cost, n_items evaluations.  Wider beams in
     between cost more than scoring every item once and were most of TDM's training time (issue 13 profile). The
-    beams read one :meth:`TDM.score_table` of the validation users (ml-100k: 13 s -> 4 s, one thread)."""
+    beams read one :meth:`TDM.score_table` of the validation users (ml-100k: 13 s -> 5 s, one thread)."""
     sizes = beam_sizes(retriever.tree)
     table = retriever.score_table(split.valid.inputs)  # every beam below reads it: no model call per beam
     rows = []
