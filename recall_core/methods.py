@@ -230,7 +230,7 @@ def validation_search(method: str, retriever: Retriever, split: Split) -> dict |
     if curve and ceiling is not None:
         keys = [key for key in curve[0] if key not in ("scored_per_user", "recall@50", "exhaustive")]
         return {"setting": pick(curve, ceiling, keys), "valid_ceiling": float(ceiling), "source": "training curve"}
-    choice = choose_search(method, retriever, split.valid)
+    choice = choose_search(method, retriever, split.valid, whole_curve=False)
     return None if choice is None else {"setting": choice.setting, "valid_ceiling": choice.ceiling, "source": "sweep"}
 
 

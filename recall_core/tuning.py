@@ -70,15 +70,23 @@ def pick(curve: list[dict], ceiling: float, keys: list[str], tolerance: float = 
     return {key: best[key] for key in keys}
 
 
-def choose_search(method: str, retriever: Retriever, held: HeldOut, tolerance: float = TOLERANCE) -> Choice | None:
-    """Sweep the method's knob on ``held`` (validation users) and choose a setting; None if it has no knob."""
+def choose_search(method: str, retriever: Retriever, held: HeldOut, tolerance: float = TOLERANCE,
+                  whole_curve: bool = True) -> Choice | None:
+    """Sweep the method's knob on ``held`` (validation users) and choose a setting; None if it has no knob.
+    ``whole_curve=False`` stops the sweep at the first setting within ``tolerance`` of the ceiling -- the setting
+    :func:`pick` would choose from the whole curve, without the costlier settings after it (the app's stored rows
+    need the choice, not the curve: the two-tower's largest ef values were most of its 3.3 s sweep)."""
     grid = search_grid(method, retriever)
     if grid is None:
         return None
     knob, settings = grid
-    curve = validation_curve(retriever, held, settings)
     brute = retriever.brute_force(held.inputs, 50, users=held.users).items
     ceiling = ranking_metrics(brute, held.truths, (50,))["recall@50"]
+    curve = []
+    for setting in settings:
+        curve += validation_curve(retriever, held, [setting])
+        if not whole_curve and curve[-1]["recall@50"] >= ceiling - tolerance:
+            break
     return Choice(knob, pick(curve, ceiling, list(settings[0]), tolerance), curve, float(ceiling))
 
 

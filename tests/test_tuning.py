@@ -42,6 +42,22 @@ def test_choose_search_uses_only_the_users_it_is_given(synthetic):
     assert all(row["scored_per_user"] == 10 * row["beam"] for row in choice.curve)
 
 
+def test_a_sweep_that_stops_at_the_choice_chooses_the_same_setting(synthetic):
+    """whole_curve=False (the app's stored rows): the same setting as the whole sweep, and nothing costlier than it
+    is searched."""
+    from recall_core.dr import DR_BEAMS
+
+    held = synthetic.valid
+    whole = choose_search("dr", _Widening(held.truths, needed=10), held)
+    model = _Widening(held.truths, needed=10)
+    short = choose_search("dr", model, held, whole_curve=False)
+    assert short.setting == whole.setting == {"beam": 10} and short.ceiling == whole.ceiling
+    assert short.curve == whole.curve[:len(short.curve)] and len(short.curve) < len(whole.curve)
+    assert max(b for b in model.calls if b in DR_BEAMS) == 10  # no wider beam than the one chosen
+    never = choose_search("dr", _Widening(held.truths, needed=1000), held, whole_curve=False)
+    assert len(never.curve) == len(DR_BEAMS)  # no setting reaches the ceiling: the whole curve, the best row
+
+
 def test_stored_rows_use_the_setting_read_off_the_training_curve(synthetic):
     """methods.validation_search: the budget curve the training logged on validation users gives the setting
     (nothing searched again); TDM's curve carries its ceiling as the exhaustive beam; without a curve the knob
