@@ -56,11 +56,12 @@ def _umap():
         import umap.utils
 
         try:
+            from numba.core.caching import NullCache
             from numba.core.registry import CPUDispatcher
 
             for module in (umap.umap_, umap.layouts, umap.spectral, umap.utils, umap.distances):
                 for fn in vars(module).values():
-                    if isinstance(fn, CPUDispatcher) and fn._cache.__class__.__name__ == "NullCache":
+                    if isinstance(fn, CPUDispatcher) and isinstance(fn._cache, NullCache):  # not cached yet
                         fn.enable_caching()
         except Exception:  # noqa: BLE001 -- an optimisation: without it umap compiles as before
             pass

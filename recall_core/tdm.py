@@ -300,10 +300,14 @@ class TDM(Retriever):
         tree, n_users = self.tree, len(histories)
         hist = self.history_codes(histories)
         table = np.full((n_users, tree.n_codes), -np.inf)
-        table[:, tree.leaf_code] = self.score_nodes(hist, np.tile(tree.leaf_code, (n_users, 1)))
+        table[:, tree.leaf_code] = self._every_item(hist)
         inner = np.concatenate([tree.nodes_at(level) for level in range(tree.depth)])
         table[:, inner] = self.score_nodes(hist, np.tile(inner, (n_users, 1)))
         return table
+
+    def _every_item(self, hist: torch.Tensor) -> np.ndarray:
+        """Scores [U, n_items] of every leaf, in item order: brute force's scores."""
+        return self.score_nodes(hist, np.tile(self.tree.leaf_code, (len(hist), 1)))
 
     def retrieve(self, histories, k, trace=False, users=None, beam: int | None = None,
                  exclude_history_in_beam: bool | None = None, scores: np.ndarray | None = None):
@@ -405,11 +409,8 @@ class TDM(Retriever):
         """Score every leaf (item) with the same model: the ceiling of the beam search. ``scores``: these users'
         :meth:`score_table` (its leaves are these very scores)."""
         start = time.perf_counter()
-        if scores is not None:
-            leaf_scores = np.ascontiguousarray(scores[:, self.tree.leaf_code])
-        else:
-            leaves = np.tile(self.tree.leaf_code, (len(histories), 1))
-            leaf_scores = self.score_nodes(self.history_codes(histories), leaves)
+        leaf_scores = (self._every_item(self.history_codes(histories)) if scores is None
+                       else np.ascontiguousarray(scores[:, self.tree.leaf_code]))
         items, top = top_k_excluding(torch.from_numpy(leaf_scores), histories, k)
         return RetrievalResult(items, top, np.full(len(histories), self.n_items),
                                extras={"search_seconds": time.perf_counter() - start})

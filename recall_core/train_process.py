@@ -62,10 +62,7 @@ def train_in_subprocess(dataset: str, method: str, progress: Callable[[float, st
     is saved under ``root`` (default: the data folder, ``RECALL_LAB_DATA``). The child is forked warm from the
     server's zygote (``recall_core.train_zygote``) where one can run (``warm``), else started fresh. Raises
     :class:`TrainingProcessError` with the child's error, or says how it ended if it died."""
-    env = dict(os.environ)
-    if root is not None:
-        env[DATA_ENV] = str(root)
-    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env = child_env(root)
     lines = None
     if warm:
         from .train_zygote import ZYGOTE
@@ -86,6 +83,16 @@ def train_in_subprocess(dataset: str, method: str, progress: Callable[[float, st
         raise TrainingProcessError(error)
     if not done:
         raise TrainingProcessError(f"the training process for {method} on {dataset} {ending}")
+
+
+def child_env(root=None) -> dict:
+    """This process's environment for a training child (or the zygote): the project importable, and the data
+    folder ``root`` if given."""
+    env = dict(os.environ)
+    if root is not None:
+        env[DATA_ENV] = str(root)
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    return env
 
 
 def _follow(lines, progress) -> tuple[str, bool]:

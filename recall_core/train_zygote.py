@@ -8,10 +8,11 @@ Unix socket and forks one child per request; the child starts warm and runs the 
 process (:func:`recall_core.train_process.run_job`, the same JSON lines), on the connection it was forked for.
 
 Forking is safe here because the zygote never runs torch arithmetic (so torch's OpenMP pool does not exist yet),
-never touches CUDA and starts no Python thread; the native threads that imports start (OpenBLAS's pool, jemalloc's
-background thread) are made fork-safe by those libraries' own fork handlers. Each child sets its thread count. The zygote exits when its
-parent closes its stdin (the parent ended) or after a minute with nothing to do (its memory goes back to the
-classroom server; the next job starts a new one), and its children are reaped as they finish.
+never touches CUDA and starts no Python thread; the native threads that imports start (OpenBLAS's pool,
+jemalloc's background thread) are made fork-safe by those libraries' own fork handlers. Each child sets its
+thread count. The zygote exits when its parent closes its stdin (the parent ended), on SIGTERM or Ctrl-C, or
+after a minute with nothing to do (its memory goes back to the classroom server; the next job starts a new one),
+and its children are reaped as they finish.
 """
 from __future__ import annotations
 
@@ -150,8 +151,9 @@ class Zygote:
                 return False
             try:
                 self._path = str(Path(tempfile.mkdtemp(prefix="recall-lab-train-")) / "zygote.sock")
-                env = dict(os.environ)
-                env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT), *filter(None, [env.get("PYTHONPATH")])])
+                from .train_process import child_env
+
+                env = child_env()
                 self._process = subprocess.Popen([sys.executable, "-m", "recall_core.train_zygote", self._path],
                                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
                                                  cwd=str(PROJECT_ROOT))
