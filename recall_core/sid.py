@@ -37,6 +37,7 @@ Hence K = 16 (cheaper at equal recall), dropout 0, rqvae (the paper's; residual 
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import ClassVar
@@ -430,9 +431,7 @@ class SemanticIDRetriever(Retriever):
         (:meth:`SIDModel.decode_next`).  About n_items positions per user instead of (L + 1) per distinct L-code
         prefix; brute force sums them along each item's ID, and a beam of any width can read them."""
         trie, L1 = self.trie, self.trie.depth
-        # per level l >= 1: each node's parent at level l - 1 and the code c_l that leads to it
-        parent = [None] + [torch.as_tensor(self._parents(l), device=self.device) for l in range(1, L1)]
-        token = [None] + [torch.as_tensor(trie.prefixes[l][:, l - 1], device=self.device) for l in range(1, L1)]
+        parent, token = self._trie_links
         per = max(1, MAX_DECODE // len(trie.prefixes[L1 - 1]))
         with torch.no_grad():
             for s in range(0, len(histories), per):
@@ -451,11 +450,10 @@ class SemanticIDRetriever(Retriever):
     def _log_probs_from(self, tables: list[torch.Tensor]) -> torch.Tensor:
         """[U, n_items] log p(ID) of every item: the sum of its codes' log-probabilities down the trie."""
         trie, L1 = self.trie, self.trie.depth
+        parent, token = self._trie_links
         prefix_logp = torch.zeros(len(tables[0]), 1, device=tables[0].device)
         for l in range(1, L1):
-            parent = torch.as_tensor(self._parents(l), device=self.device)
-            token = torch.as_tensor(trie.prefixes[l][:, l - 1], device=self.device)
-            prefix_logp = prefix_logp[:, parent] + tables[l - 1][:, parent, token]
+            prefix_logp = prefix_logp[:, parent[l]] + tables[l - 1][:, parent[l], token[l]]
         last = torch.as_tensor(trie.item_node[L1 - 1], device=self.device)  # each item's level-L node
         return prefix_logp[:, last] + tables[L1 - 1][:, last, torch.as_tensor(self.ids[:, L1 - 1], device=self.device)]
 
@@ -486,6 +484,15 @@ class SemanticIDRetriever(Retriever):
         rows = [{"beam": b, "scored_per_user": float(scored[b].mean()),
                  f"recall@{k}": ranking_metrics(found[b], held.truths, (k,))[f"recall@{k}"]} for b in beams]
         return rows, ranking_metrics(brute, held.truths, (k,))[f"recall@{k}"]
+
+    @functools.cached_property
+    def _trie_links(self) -> tuple[list, list]:
+        """Per level l >= 1 (index 0 unused): each trie node's parent at level l - 1 and the code c_l that leads to
+        it, as tensors on the device."""
+        levels = range(1, self.trie.depth)
+        parent = [None] + [torch.as_tensor(self._parents(l), device=self.device) for l in levels]
+        token = [None] + [torch.as_tensor(self.trie.prefixes[l][:, l - 1], device=self.device) for l in levels]
+        return parent, token
 
     def _parents(self, level: int) -> np.ndarray:
         """Each level-``level`` trie node's parent node at ``level`` - 1."""
