@@ -50,13 +50,15 @@ with guard():
 
     def round_name(r: int, language: str) -> str:
         if r == 0:
-            return translate("tdm_round_genre", language)
-        return translate("tdm_round_learned_jtm" if learner(r) == "jtm" else "tdm_round_learned", language, r=r)
+            name = translate("tdm_round_genre", language)
+        else:
+            name = translate("tdm_round_learned_jtm" if learner(r) == "jtm" else "tdm_round_learned", language, r=r)
+        return translate("tdm_round_served", language, name=name) if r == tdm.round_index else name
 
     round_names = [round_name(r, lang()) for r in range(len(tdm.rounds))]
     with c1:
         round_index = localized_choice(st.selectbox, t("tdm_round"), list(range(len(tdm.rounds))), round_name,
-                                       "tdm_round", index=len(tdm.rounds) - 1)
+                                       "tdm_round", index=tdm.round_index)
     model = tdm.at_round(round_index)
     beams = sorted(set(beam_sizes(model.tree)) | {model.cfg.beam})
     beam = c2.select_slider(t("tdm_beam"), options=beams, value=model.cfg.beam, key="tdm_beam")
@@ -123,6 +125,8 @@ with guard():
         t("col_after_recluster"): [round(r.get("right_after_reclustering", {}).get("valid_recall@50", np.nan), 4)
                                    for r in reports],
     }), hide_index=True, width="stretch")
+    if tdm.round_index != len(tdm.rounds) - 1:  # validation preferred an earlier tree: say so, it is the finding
+        st.info(t("tdm_served_genre") if tdm.round_index == 0 else t("tdm_served_earlier", r=tdm.round_index))
 
     budget_section("TDM", tdm.log.get("budget_curve"), "beam",
-                   tdm.rounds[-1].report.get("valid_bruteforce_recall@50", 0), "tdm_budget")
+                   tdm.rounds[tdm.round_index].report.get("valid_bruteforce_recall@50", 0), "tdm_budget")

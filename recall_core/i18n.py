@@ -234,6 +234,19 @@ STRINGS: dict[str, dict[str, str]] = {
     "tdm_round_genre": {"zh": "第 0 轮：按类型建的初始树", "en": "round 0: initial tree by genre"},
     "tdm_round_learned": {"zh": "第 {r} 轮：k-means 重建的树", "en": "round {r}: tree rebuilt by k-means"},
     "tdm_round_learned_jtm": {"zh": "第 {r} 轮：JTM 重新分配的树", "en": "round {r}: tree re-assigned by JTM"},
+    "tdm_round_served": {"zh": "{name}（验证最佳，上线使用）", "en": "{name} (best on validation: served)"},
+    "tdm_served_genre": {
+        "zh": "在这个数据集和这个训练预算下，学出来的树在验证用户上都没有超过第 0 轮的按类型建的树，所以上线使用的是第 0 轮"
+              "（对比页和评测都用它）。论文里树学习带来的提升，这里没有复现；学出来的树仍可在上面选来看。",
+        "en": "On this dataset and training budget, no learned tree beat round 0's genre tree on validation users, so "
+              "round 0 is the one served (the comparison page and the metrics use it). The paper's gain from tree "
+              "learning is not reproduced here; the learned trees can still be picked above.",
+    },
+    "tdm_served_earlier": {
+        "zh": "后面的轮次在验证用户上没有超过第 {r} 轮，所以上线使用的是第 {r} 轮（对比页和评测都用它）；其它轮次仍可在上面选来看。",
+        "en": "The later rounds did not beat round {r} on validation users, so round {r} is the one served (the "
+              "comparison page and the metrics use it); the other rounds can still be picked above.",
+    },
     "tdm_col_tree_learning": {"zh": "树学习方法", "en": "tree learning"},
     "tdm_tree_kmeans": {"zh": "叶子向量的 k-means（TDM, KDD'18）", "en": "k-means on leaf embeddings (TDM, KDD'18)"},
     "tdm_tree_jtm": {"zh": "JTM 贪心分配（NeurIPS'19 算法 2，间隔 d = {d}）",
@@ -325,20 +338,22 @@ STRINGS: dict[str, dict[str, str]] = {
     "tdm_rounds_header": {"zh": "树学习：每一轮的召回率", "en": "Tree learning: recall per round"},
     "tdm_rounds_help": {
         "zh": "第 0 轮用按类型建的树；之后每一轮把学到的叶子（电影）向量做平衡的层次 k-means 得到新树，沿用向量后继续训练。"
-              "“重聚类后”是刚换树、还没重训时的成绩。成绩都在验证用户上计算。",
+              "“重聚类后”是刚换树、还没重训时的成绩。成绩都在验证用户上计算，波束召回最高的一轮上线使用。",
         "en": "Round 0 uses the tree built by genre; each later round clusters the learned leaf (movie) embeddings "
               "by balanced hierarchical k-means into a new tree, carries the embeddings over and trains on. \"Right "
-              "after re-clustering\" is the score on the new tree before retraining. All on validation users.",
+              "after re-clustering\" is the score on the new tree before retraining. All on validation users; the round "
+              "with the best beam recall is the one served.",
     },
     "tdm_rounds_help_jtm": {
         "zh": "第 0 轮用按类型建的树；之后每一轮用 JTM（NeurIPS'19 算法 2）：按当前模型对训练样本的打分，每次 d 层，"
               "把每个节点下的电影重新分给它 d 层以下的后代，使各电影祖先节点的对数概率之和 L(π) 最大（每个后代的电影数不变），"
-              "内部节点和电影沿用学到的向量后继续训练。“重聚类后”是刚换树、还没重训时的成绩。成绩都在验证用户上计算。",
+              "内部节点和电影沿用学到的向量后继续训练。“重聚类后”是刚换树、还没重训时的成绩。成绩都在验证用户上计算，波束召回最高的一轮上线使用。",
         "en": "Round 0 uses the tree built by genre; each later round uses JTM (NeurIPS'19 Algorithm 2): d levels at a "
               "time, the movies below each node are re-assigned among its descendants d levels down to maximise the "
               "current model's summed log-probability of their ancestors, L(π), on training pairs (each descendant "
               "keeps its number of movies); nodes and movies keep their learned embeddings and training goes on. "
-              "\"Right after re-clustering\" is the score on the new tree before retraining. All on validation users.",
+              "\"Right after re-clustering\" is the score on the new tree before retraining. All on validation users; "
+              "the round with the best beam recall is the one served.",
     },
     "col_round": {"zh": "轮次", "en": "Round"},
     "col_beam_recall": {"zh": "束搜索 recall@50", "en": "beam recall@50"},

@@ -40,9 +40,14 @@ def sample_tensors(samples, device: torch.device) -> tuple[torch.Tensor, torch.T
     return tuple(torch.as_tensor(a, device=device) for a in (samples.histories, samples.users, samples.targets))
 
 
-def minibatches(n: int, batch_size: int, rng: np.random.Generator, shuffle: bool = True) -> Iterable[np.ndarray]:
+def minibatches(n: int, batch_size: int, rng: np.random.Generator, shuffle: bool = True,
+                limit: int = 0) -> Iterable[np.ndarray]:
+    """Mini-batches of one epoch over ``n`` samples; ``limit`` > 0 keeps the first ``limit`` of the shuffled
+    order (a fresh random subset each epoch; the same batches as without it when ``limit >= n``)."""
     order = rng.permutation(n) if shuffle else np.arange(n)
-    for start in range(0, n, batch_size):
+    if 0 < limit < n:
+        order = order[:limit]
+    for start in range(0, len(order), batch_size):
         yield order[start:start + batch_size]
 
 
@@ -80,14 +85,20 @@ def fit(model: torch.nn.Module, loss_of_batch: Callable[[np.ndarray], torch.Tens
         epochs: int, batch_size: int, lr: float, rng: np.random.Generator, weight_decay: float = 0.0,
         validate: Callable[[], float] | None = None, progress: Progress | None = None,
         label: str = "train", log: TrainLog | None = None, patience: int = 0,
-        schedule: str = "constant") -> TrainLog:
+        schedule: str = "constant", epoch_samples: int = 0) -> TrainLog:
     """Adam over shuffled mini-batches; keeps the weights of the best validation epoch.
 
     ``patience`` > 0 (with ``validate``): stop once that many epochs in a row have not beaten the best
     validation figure -- early stopping, so ``epochs`` is a ceiling and the validation users, never the
     test users, decide how many epochs a model gets (issue 13: fewer but better epochs).
     ``schedule``: "constant" (``lr`` throughout) or "cosine" (``lr`` decayed batch by batch along half a
-    cosine to 0 at the end of the last epoch: Loshchilov & Hutter, ICLR'17, without restarts)."""
+    cosine to 0 at the end of the last epoch: Loshchilov & Hutter, ICLR'17, without restarts).
+    ``epoch_samples`` > 0: an epoch is at most that many samples, a fresh random subset each time, and validation
+    follows each -- a compute budget per epoch, so a catalogue with five times the samples validates five times as
+    often instead of training five times as long between checks (issue 13 §4).  A smaller dataset's epochs are
+    whole passes, exactly as without it."""
+    if epoch_samples < 0:
+        raise ValueError(f"epoch_samples must be >= 0, got {epoch_samples}")
     if patience < 0:
         raise ValueError(f"patience must be >= 0, got {patience}")
     if schedule not in SCHEDULES:
@@ -95,12 +106,13 @@ def fit(model: torch.nn.Module, loss_of_batch: Callable[[np.ndarray], torch.Tens
     log = log or TrainLog()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_value, best_state = -np.inf, None
-    n_batches = max(1, -(-n_samples // batch_size))
+    per_epoch = min(n_samples, epoch_samples) if epoch_samples else n_samples
+    n_batches = max(1, -(-per_epoch // batch_size))
     total_steps = max(1, epochs * n_batches)
     for epoch in range(epochs):
         model.train()
         start, total = time.perf_counter(), 0.0
-        for b, idx in enumerate(minibatches(n_samples, batch_size, rng)):
+        for b, idx in enumerate(minibatches(n_samples, batch_size, rng, limit=epoch_samples)):
             if schedule == "cosine":
                 for group in optimizer.param_groups:
                     group["lr"] = cosine_lr(lr, epoch * n_batches + b, total_steps)

@@ -9,7 +9,7 @@ import torch
 
 from recall_core.protocol import Popularity, evaluate, ranking_metrics
 from recall_core.tdm import (TDM, LayerwiseSampler, TDMConfig, TDMRound, TDMScorer, _carry_embeddings,
-                             negatives_per_level, restore_tdm, tdm_state, train_tdm, window_sizes)
+                             negatives_per_level, restore_tdm, served_round, tdm_state, train_tdm, window_sizes)
 from recall_core.tdm_tree import (HistoryCounts, Tree, balanced_kmeans, genre_tree, jtm_tree, kmeans_tree, balanced_assignment,
                                   split_sizes, tree_from_order, tree_log_likelihood)
 
@@ -191,7 +191,7 @@ class OracleTDM(TDM):
     def history_codes(self, histories):
         return torch.arange(len(histories))[:, None]  # row index of the user, all the oracle needs
 
-    def score_nodes(self, history_codes, nodes, chunk=4096):
+    def score_nodes(self, history_codes, nodes, chunk=512):
         return np.take_along_axis(self.node_scores[history_codes[:, 0].numpy()], nodes, 1)
 
 
@@ -316,11 +316,17 @@ def test_training_learns_and_rounds_are_reported(small_tdm, synthetic):
     rounds = small_tdm.log["rounds"]
     assert [r["tree"] for r in rounds] == ["genre", "learned 1"]
     assert "right_after_reclustering" in rounds[1] and "valid_recall@50" in rounds[1]["right_after_reclustering"]
-    # every round's brute-force ceiling on validation; the last one is the budget curve's exhaustive row
+    # the served round is the best on validation; every round's brute-force ceiling on validation, the served
+    # one's is the budget curve's exhaustive row
+    served = small_tdm.log["served_round"]
+    assert small_tdm.round_index == served == served_round(rounds)
+    assert rounds[served]["valid_recall@50"] == max(r["valid_recall@50"] for r in rounds)
     brute = small_tdm.brute_force(synthetic.valid.inputs, 50).items
-    assert rounds[-1]["valid_bruteforce_recall@50"] == small_tdm.log["budget_curve"][-1]["recall@50"] == \
+    assert rounds[served]["valid_bruteforce_recall@50"] == small_tdm.log["budget_curve"][-1]["recall@50"] == \
         ranking_metrics(brute, synthetic.valid.truths, (50,))["recall@50"]
-    assert all("valid_bruteforce_recall@50" in r for r in rounds)
+    for r, report in enumerate(rounds):
+        other = small_tdm.at_round(r).brute_force(synthetic.valid.inputs, 50).items
+        assert report["valid_bruteforce_recall@50"] == ranking_metrics(other, synthetic.valid.truths, (50,))["recall@50"]
     report = evaluate(small_tdm, synthetic)
     assert report["recall@50"] > evaluate(Popularity(synthetic), synthetic)["recall@50"]
     assert report["scored_per_user"] <= 2 * SMALL.beam * small_tdm.tree.depth
@@ -341,14 +347,36 @@ def test_full_beam_returns_exactly_brute_force(small_tdm, synthetic, exclude):
         assert np.allclose(beam.scores, brute.scores, atol=1e-5)
 
 
+def test_the_served_round_is_the_best_on_validation_the_later_on_a_tie():
+    def reports(*recalls):
+        return [{"valid_recall@50": v} for v in recalls]
+
+    assert served_round(reports(0.30, 0.32, 0.31)) == 1
+    assert served_round(reports(0.33, 0.32, 0.31)) == 0  # tree learning did not help: the genre tree is served
+    assert served_round(reports(0.30, 0.32, 0.32)) == 2
+    assert served_round(reports(0.30)) == 0
+
+
+def test_a_restored_model_serves_the_round_training_chose(small_tdm, synthetic):
+    state, arrays = tdm_state(small_tdm)
+    for chosen in range(len(small_tdm.rounds)):
+        log = {**small_tdm.log, "served_round": chosen}
+        restored = restore_tdm(synthetic, SMALL, {"state": state, "arrays": arrays, "log": log}, torch.device("cpu"))
+        assert restored.round_index == chosen
+        assert np.array_equal(restored.tree.leaf_code, small_tdm.rounds[chosen].tree.leaf_code)
+    older = {k: v for k, v in small_tdm.log.items() if k != "served_round"}  # saved before the choice: the last
+    restored = restore_tdm(synthetic, SMALL, {"state": state, "arrays": arrays, "log": older}, torch.device("cpu"))
+    assert restored.round_index == len(small_tdm.rounds) - 1
+
+
 def test_artifact_roundtrip_gives_identical_search(small_tdm, synthetic):
     state, arrays = tdm_state(small_tdm)
     payload = {"state": state, "arrays": arrays, "log": small_tdm.log}
     restored = restore_tdm(synthetic, SMALL, payload, torch.device("cpu"))
     held = synthetic.test
     assert np.array_equal(restored.retrieve(held.inputs, 10).items, small_tdm.retrieve(held.inputs, 10).items)
-    first = restored.at_round(0)
-    assert first.round_index == 0 and not np.array_equal(first.tree.leaf_code, restored.tree.leaf_code)
+    first, last = restored.at_round(0), restored.at_round(-1)
+    assert first.round_index == 0 and not np.array_equal(first.tree.leaf_code, last.tree.leaf_code)
 
 
 @pytest.mark.slow
@@ -435,6 +463,16 @@ def test_score_nodes_groups_users_by_length_without_changing_scores(small_tdm, s
     with torch.no_grad():
         direct = small_tdm.model(hist, torch.as_tensor(nodes)).numpy() + small_tdm.log_q[nodes]
     np.testing.assert_allclose(small_tdm.score_nodes(hist, nodes, chunk=7 * 4), direct, atol=1e-5)
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64, 10_000])
+def test_score_nodes_slices_a_long_row_of_nodes_without_changing_scores(small_tdm, synthetic, chunk):
+    """Brute force scores every leaf: a row longer than the chunk goes through the scorer in slices."""
+    hist = small_tdm.history_codes(list(synthetic.test.inputs[:6]))
+    nodes = np.tile(small_tdm.tree.leaf_code, (6, 1))
+    with torch.no_grad():
+        direct = small_tdm.model(hist, torch.as_tensor(nodes)).numpy() + small_tdm.log_q[nodes]
+    np.testing.assert_allclose(small_tdm.score_nodes(hist, nodes, chunk=chunk), direct, atol=1e-5)
 
 
 def test_search_on_the_score_table_is_the_search_on_the_model(small_tdm, synthetic):
