@@ -126,7 +126,8 @@ with guard():
                                    for r in reports],
     }), hide_index=True, width="stretch")
     if tdm.round_index != len(tdm.rounds) - 1:  # validation preferred an earlier tree: say so, it is the finding
-        st.info(t("tdm_served_genre") if tdm.round_index == 0 else t("tdm_served_earlier", r=tdm.round_index))
+        served = t("tdm_served_genre") if tdm.round_index == 0 else t("tdm_served_earlier", r=tdm.round_index)
+        st.info(served, icon=":material/info:")
 
     budget_section("TDM", tdm.log.get("budget_curve"), "beam",
                    tdm.rounds[tdm.round_index].report.get("valid_bruteforce_recall@50", 0), "tdm_budget")

@@ -51,7 +51,7 @@ with guard():
         col.dataframe(ranking_frame(split.catalogue, items, result.scores[0], truth, lang()), hide_index=True,
                       width="stretch", height=420)
     overlap = len(set(exact.items[0].tolist()) & set(ann.items[0].tolist()) - {-1})
-    st.info(t("tt_agreement", overlap=overlap, k=k))
+    st.info(t("tt_agreement", overlap=overlap, k=k), icon=":material/info:")
 
     st.subheader(t("tt_limit_header"))
     st.markdown(t("tt_limit"))

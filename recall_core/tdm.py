@@ -68,8 +68,9 @@ class TDMConfig:
     epoch_samples: int = 80_000  # an epoch is at most this many samples, then validation (training.fit): a
     # no-op on ml-100k (38,551 samples).  synthetic-10k (217,348), seed 0, validation beam recall@50 of the genre /
     # learned 1 / learned 2 rounds: whole passes 0.222 / 0.208 / 0.211 (one thread, 906 s), 100k 0.215 / 0.207 /
-    # 0.207 (463 s), 80k 0.211 / 0.204 / 0.198 (about 370 s).  The whole passes served their last round, 0.211; at
-    # 80k the best round (served_round) is served: 0.211, in 10 minutes for all six models (issue 13 §4)
+    # 0.207 (463 s), 80k 0.211 / 0.204 / 0.198 (399 s in the first run).  The whole passes served their last
+    # round, 0.211; at 80k the best round (served_round) is served: 0.211, and all six models train in 10 minutes
+    # (issue 13 §4)
     lr: float = 2e-2  # high on purpose: at 3e-3 the attention model sits on a popularity-only plateau.  Decayed along a
     # cosine (training.fit's schedule) with 3 first-round epochs instead of 4 it lost: last round's validation beam
     # recall 0.390 -> 0.363 (seed 0)

@@ -179,6 +179,30 @@ def test_tdm_page(trained, ml100k, lang, clear_caches):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("served", [0, 1, -1])
+def test_tdm_page_opens_on_the_served_round_and_says_why(trained, ml100k, clear_caches, monkeypatch, served):
+    """The round selector starts at the round the model serves (the best on validation); when that is not the
+    last round, the page says so -- for the genre tree, that the paper's gain from tree learning is not reproduced."""
+    import ui.state
+
+    model = trained("tdm").at_round(served)
+    real = ui.state.require_model
+    monkeypatch.setattr(ui.state, "require_model", lambda method, seed=0: model if method == "tdm" else real(method, seed))
+    at = fresh_app("en").run()
+    at.switch_page("app_pages/tdm.py").run()
+    assert_clean(at)
+    assert at.selectbox(key="tdm_round_en").value == model.round_index
+    assert "(best on validation: served)" in at.selectbox(key="tdm_round_en").options[model.round_index]
+    notes = [i.value for i in at.info if "is the one served" in i.value]
+    if model.round_index == len(model.rounds) - 1:
+        assert not notes
+    elif model.round_index == 0:
+        assert len(notes) == 1 and "not reproduced" in notes[0]
+    else:
+        assert len(notes) == 1 and f"round {model.round_index} is the one served" in notes[0]
+
+
+@pytest.mark.slow
 def test_tdm_page_for_every_test_user(trained, ml100k, clear_caches):
     """The page must work for every test user; the search behind it is checked for all of them here."""
     tdm = trained("tdm")

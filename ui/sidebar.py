@@ -42,7 +42,7 @@ def _follow_dataset_link(options: list[str]) -> None:
     if wanted in options:
         st.session_state["dataset"] = wanted
     else:
-        st.warning(t("unknown_dataset", name=wanted[:40], options=", ".join(options)))
+        st.warning(t("unknown_dataset", name=wanted[:40], options=", ".join(options)), icon=":material/warning:")
 
 
 def _dataset_label(name: str) -> str:
@@ -55,7 +55,7 @@ def _constructed_panel(name: str) -> bool:
     try:
         split = get_split(name)
     except DataError as exc:
-        st.error(str(exc))
+        st.error(str(exc), icon=":material/error:")
         return False
     st.caption(t("world_ready", name=name, items=split.n_items, users=split.n_users, test=len(split.test)))
     kind, knob, _ = parse_name(name)
@@ -74,11 +74,11 @@ def _data_panel() -> bool:
         try:
             split = get_split(name)
         except DataError as exc:
-            st.error(str(exc))
+            st.error(str(exc), icon=":material/error:")
             return False
         st.caption(t("data_ready", name=name, items=split.n_items, users=split.n_users, test=len(split.test)))
         return True
-    st.warning(t("data_missing", name=name))
+    st.warning(t("data_missing", name=name), icon=":material/warning:")
     if st.button(t("data_download", name=name), key="download"):
         bar = st.progress(0.0, text=t("data_downloading", name=name))
 
@@ -91,7 +91,8 @@ def _data_panel() -> bool:
     upload = st.file_uploader(t("data_upload"), type=["zip"], key="upload")
     if upload is not None:
         if upload.size > MAX_UPLOAD_BYTES:
-            st.error(f"{upload.name}: {upload.size / 1e6:.0f} MB > {MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+            st.error(f"{upload.name}: {upload.size / 1e6:.0f} MB > {MAX_UPLOAD_BYTES / 1e6:.0f} MB",
+                     icon=":material/error:")
         else:
             uploads = data_root() / "uploads"
             uploads.mkdir(parents=True, exist_ok=True)
@@ -109,7 +110,7 @@ def _fetch(name: str, **kwargs) -> None:
     try:
         ensure_dataset(name, **kwargs)
     except DataError as exc:
-        st.error(str(exc))
+        st.error(str(exc), icon=":material/error:")
         return
     get_split.clear()
     st.success(t("data_loaded_ok"))

@@ -85,7 +85,7 @@ def require_data() -> Split:
     try:
         return get_split(dataset())
     except DataError:
-        st.info(t("data_needed"))
+        st.info(t("data_needed"), icon=":material/info:")
         st.stop()
 
 
@@ -126,7 +126,7 @@ def require_model(method: str, seed: int = 0) -> Retriever:
         if autotrain() and method not in jobs:
             trainer().request(dataset(), [method])
         else:  # nothing trains it yet: say so and offer the button, not a wait
-            st.warning(t("model_needed", method=method))
+            st.warning(t("model_needed", method=method), icon=":material/warning:")
             if st.button(t("train_one", method=method), key=f"train-{method}", type="primary"):
                 trainer().request(dataset(), [method])
                 st.rerun()
@@ -136,7 +136,7 @@ def require_model(method: str, seed: int = 0) -> Retriever:
 
 
 def _wait_for(method: str) -> None:
-    st.info(t("model_not_ready", method=method))
+    st.info(t("model_not_ready", method=method), icon=":material/info:")
 
     @st.fragment(run_every=2.0)
     def progress() -> None:
@@ -160,7 +160,7 @@ def guard():
         yield
     except (DataError, ArtifactError, DeviceError, ValueError) as exc:
         log.warning("page error: %s", exc)
-        st.error(str(exc))
+        st.error(str(exc), icon=":material/error:")
     except Exception as exc:  # noqa: BLE001 — the page must never show a stack trace
         log.error("page failure\n%s", traceback.format_exc())
-        st.error(t("error_generic", error=f"{type(exc).__name__}: {exc}"))
+        st.error(t("error_generic", error=f"{type(exc).__name__}: {exc}"), icon=":material/error:")

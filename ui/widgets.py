@@ -53,7 +53,7 @@ def user_picker(split: Split, key: str = "user") -> int:
         if wanted.strip().lstrip("-").isdigit() and int(wanted) in rows:
             st.session_state[f"{key}__value"] = rows[int(wanted)]
         else:
-            st.warning(t("unknown_user", user=wanted[:40], n=len(test)))
+            st.warning(t("unknown_user", user=wanted[:40], n=len(test)), icon=":material/warning:")
     row = localized_choice(st.selectbox, t("pick_user"), list(range(len(test))), label, key)
     with st.expander(t("history_header") + f" · {len(test.inputs[row])}", expanded=False):
         st.dataframe(history_frame(split.catalogue, test.inputs[row][::-1], lang()), hide_index=True,
