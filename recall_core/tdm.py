@@ -563,20 +563,21 @@ def _kept_epoch_recall(log: dict) -> float | None:
     return float(valid[best]) if 0 <= best < len(valid) else None
 
 
-def _round_report(retriever: TDM, split: Split, name: str, brute_force: bool = True,
-                  beam_recall: float | None = None) -> dict:
-    """Beam (and, with ``brute_force``, brute-force) recall@50 of one round on the validation users (training never
-    looks at test users).  Brute force scores every item with the attention model: at 10,000 items it is most of
-    a report's cost, so it is computed only where it is shown (see train_tdm).  ``beam_recall``: the beam's figure
-    when training already measured it -- the kept epoch's validation is this very search of these weights."""
+def _round_report(retriever: TDM, split: Split, name: str, beam_recall: float | None = None) -> dict:
+    """Beam recall@50 of one round on the validation users (training never looks at test users).
+    ``beam_recall``: the beam's figure when training already measured it -- the kept epoch's validation is this
+    very search of these weights.  Brute force's figure is added once training has chosen the served round."""
     held = split.valid
     if beam_recall is None:
         beam_recall = ranking_metrics(retriever.retrieve(held.inputs, 50).items, held.truths, (50,))["recall@50"]
-    report = {"round": retriever.round_index, "tree": name, "valid_recall@50": beam_recall}
-    if brute_force:
-        brute = retriever.brute_force(held.inputs, 50).items
-        report["valid_bruteforce_recall@50"] = ranking_metrics(brute, held.truths, (50,))["recall@50"]
-    return report
+    return {"round": retriever.round_index, "tree": name, "valid_recall@50": beam_recall}
+
+
+def _brute_force_recall(retriever: TDM, split: Split) -> float:
+    """Brute force's recall@50 on the validation users: the ceiling of this round's beam search.  It scores every
+    item with the attention model, most of a round's report at 10,000 items, so each round gets it once."""
+    brute = retriever.brute_force(split.valid.inputs, 50).items
+    return ranking_metrics(brute, split.valid.truths, (50,))["recall@50"]
 
 
 def train_tdm(split: Split, cfg: TDMConfig = TDMConfig(), seed: int = 0, device=torch.device("cpu"),
@@ -597,8 +598,7 @@ def train_tdm(split: Split, cfg: TDMConfig = TDMConfig(), seed: int = 0, device=
                            "TDM round 0 (genre tree)").as_dict()]
     done += cfg.epochs
     rounds = [TDMRound(tree, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})]
-    # brute force of every round once the served round is known (its own comes with the budget curve, below)
-    rounds[0].report = _round_report(TDM(split, cfg, rounds, device, round_index=0), split, "genre", False,
+    rounds[0].report = _round_report(TDM(split, cfg, rounds, device, round_index=0), split, "genre",
                                      _kept_epoch_recall(logs[0]))
     for r in range(1, cfg.tree_rounds + 1):
         new_tree, inner, learning = learn_tree(model, tree, split, cfg, rng, device, seed + r)
@@ -606,13 +606,13 @@ def train_tdm(split: Split, cfg: TDMConfig = TDMConfig(), seed: int = 0, device=
         _carry_embeddings(model, tree, new_model, new_tree, inner)
         before = TDMRound(new_tree, {k: v.detach().cpu().clone() for k, v in new_model.state_dict().items()})
         reclustered = _round_report(TDM(split, cfg, rounds + [before], device, round_index=r), split,
-                                    cfg.tree_learning, brute_force=False)  # the page shows its beam recall only
+                                    cfg.tree_learning)  # the page shows its beam recall only
         logs.append(_train_on_tree(new_model, new_tree, split, cfg, cfg.round_epochs, rng, device,
                                    phase_progress(cfg.round_epochs), f"TDM round {r} (learned tree)").as_dict())
         done += cfg.round_epochs
         model, tree = new_model, new_tree
         rounds.append(TDMRound(tree, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}))
-        report = _round_report(TDM(split, cfg, rounds, device, round_index=r), split, f"learned {r}", False,
+        report = _round_report(TDM(split, cfg, rounds, device, round_index=r), split, f"learned {r}",
                                _kept_epoch_recall(logs[-1]))
         report["right_after_reclustering"] = {k: v for k, v in reclustered.items() if "recall" in k}
         report["tree_learning"] = cfg.tree_learning
@@ -625,10 +625,8 @@ def train_tdm(split: Split, cfg: TDMConfig = TDMConfig(), seed: int = 0, device=
     final = TDM(split, cfg, rounds, device, log, round_index=served)
     log["budget_curve"] = training_curve(final, split)  # validation users
     for r, rnd in enumerate(rounds):  # the served round's brute force is the curve's exhaustive point
-        rnd.report["valid_bruteforce_recall@50"] = (
-            log["budget_curve"][-1]["recall@50"] if r == served
-            else _round_report(final.at_round(r), split, rnd.report["tree"], True, rnd.report["valid_recall@50"])[
-                "valid_bruteforce_recall@50"])
+        rnd.report["valid_bruteforce_recall@50"] = (log["budget_curve"][-1]["recall@50"] if r == served
+                                                    else _brute_force_recall(final.at_round(r), split))
     return final
 
 
