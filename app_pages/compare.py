@@ -15,7 +15,7 @@ from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.scale import cost_to_reach_figure, frontier_figure
 from recall_core.viz.tables import ranking_frame
 from ui.results import model_reports
-from ui.state import dataset, device, get_retriever, guard, lang, require_data, t
+from ui.state import alert, dataset, device, get_retriever, guard, lang, require_data, t
 from ui.widgets import localized_choice, user_picker
 
 COLUMNS = ["precision@10", "recall@10", "f1@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user",
@@ -55,7 +55,7 @@ with guard():
             st.dataframe(paired_frame(report["paired"], report["summary"], lang()), hide_index=True, width="stretch")
         curves = report.get("budget_curves", {})
     else:
-        st.info(t("cmp_source_live"), icon=":material/info:")
+        alert("info", t("cmp_source_live"))
         st.dataframe(summary_frame([dict(r, seeds=1) for r in reports.values()], COLUMNS + ["search"]),
                      hide_index=True, width="stretch")
         curves = live_curves(reports, KNOBS)
@@ -99,7 +99,7 @@ with guard():
         st.plotly_chart(frontier_figure(scale_report, sizes[-1], lam_value, measure), width="stretch",
                         key="cmp_scale_frontier")
     else:
-        st.info(t("cmp_scale_missing"), icon=":material/info:")
+        alert("info", t("cmp_scale_missing"))
 
     st.subheader(t("cmp_segments_header"))
     st.caption(t("cmp_segments_intro"))
@@ -123,13 +123,13 @@ with guard():
             for col, (page, method) in zip(st.columns(len(PAGES)), PAGES.items()):
                 col.page_link(page, label=t("cmp_segment_jump", method=method), query_params={"user": str(pick)})
     else:
-        st.info(t("cmp_segments_missing"), icon=":material/info:")
+        alert("info", t("cmp_segments_missing"))
 
     st.subheader(t("cmp_user_header"))
     models = side_by_side_models(dataset())
     missing = [m for m in SIDE_BY_SIDE if m not in models]
     if missing:
-        st.warning(t("cmp_missing_models", methods=", ".join(missing)), icon=":material/warning:")
+        alert("warning", t("cmp_missing_models", methods=", ".join(missing)))
     present = [m for m in SIDE_BY_SIDE if m in models]
     if present:
         row = user_picker(split)

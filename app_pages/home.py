@@ -5,7 +5,7 @@ import streamlit as st
 from recall_core.claims import real_data_findings, world_findings
 from recall_core.compare import find_report, shown_path
 from recall_core.viz.home import architecture_dot, world_figure
-from ui.state import guard, lang, t
+from ui.state import alert, guard, lang, t
 from ui.results import available_reports
 
 with guard():
@@ -27,7 +27,7 @@ with guard():
             st.plotly_chart(world_figure(report["world_sweep"], lang()), width="stretch", key="home_world")
             st.markdown("\n".join(f"- {line}" for line in world_findings(report["world_sweep"], lang())))
     else:
-        st.info(t("home_evidence_missing"), icon=":material/info:")
+        alert("info", t("home_evidence_missing"))
 
     st.subheader(t("home_pages_header"))
     for page in ("two_tower", "tdm", "dr", "nann", "sid", "compare"):
@@ -44,4 +44,4 @@ with guard():
             st.dataframe(pd.DataFrame(reports), hide_index=True, width="stretch")
             st.caption(t("home_results_caption"))
         else:
-            st.info(t("home_no_results"), icon=":material/info:")
+            alert("info", t("home_no_results"))

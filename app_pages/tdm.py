@@ -7,7 +7,7 @@ from recall_core.i18n import translate
 from recall_core.tdm import beam_sizes, training_example
 from recall_core.viz.tdm import (beam_search_animation, level_story, marker_count, node_labels, sample_path_figure,
                                  zoom_choices)
-from ui.state import dataset, guard, lang, require_data, require_model, t
+from ui.state import alert, dataset, guard, lang, require_data, require_model, t
 from ui.widgets import budget_section, html_download, localized_choice, ranked_result, user_picker
 
 
@@ -127,7 +127,7 @@ with guard():
     }), hide_index=True, width="stretch")
     if tdm.round_index != len(tdm.rounds) - 1:  # validation preferred an earlier tree: say so, it is the finding
         served = t("tdm_served_genre") if tdm.round_index == 0 else t("tdm_served_earlier", r=tdm.round_index)
-        st.info(served, icon=":material/info:")
+        alert("info", served)
 
     budget_section("TDM", tdm.log.get("budget_curve"), "beam",
                    tdm.rounds[tdm.round_index].report.get("valid_bruteforce_recall@50", 0), "tdm_budget")

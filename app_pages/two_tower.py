@@ -7,7 +7,7 @@ from recall_core.methods import prepare_maps
 from recall_core.projection import place_among
 from recall_core.viz.tables import ranking_frame
 from recall_core.viz.two_tower import embedding_map
-from ui.state import dataset, guard, lang, require_data, require_model, t
+from ui.state import alert, dataset, guard, lang, require_data, require_model, t
 from ui.widgets import hits_summary, user_picker
 
 
@@ -51,7 +51,7 @@ with guard():
         col.dataframe(ranking_frame(split.catalogue, items, result.scores[0], truth, lang()), hide_index=True,
                       width="stretch", height=420)
     overlap = len(set(exact.items[0].tolist()) & set(ann.items[0].tolist()) - {-1})
-    st.info(t("tt_agreement", overlap=overlap, k=k), icon=":material/info:")
+    alert("info", t("tt_agreement", overlap=overlap, k=k))
 
     st.subheader(t("tt_limit_header"))
     st.markdown(t("tt_limit"))

@@ -86,7 +86,7 @@ def test_unknown_schedule_is_refused():
             lr=0.1, rng=np.random.default_rng(0), schedule="warm")
 
 
-def _batches_seen(n, epochs, batch_size, epoch_samples, schedule="constant"):
+def _batches_seen(monkeypatch, n, epochs, batch_size, epoch_samples, schedule="constant"):
     """The index batches ``fit`` hands to the loss, epoch by epoch, and the learning rates the optimiser used."""
     model = torch.nn.Linear(1, 1, bias=False)
     seen, rates = [], []
@@ -107,25 +107,22 @@ def _batches_seen(n, epochs, batch_size, epoch_samples, schedule="constant"):
         rates.append(self.param_groups[0]["lr"])
         return original(self, *a, **k)
 
-    torch.optim.Adam.step = spy
-    try:
-        fit(model, loss_of_batch, n, epochs=epochs, batch_size=batch_size, lr=0.2, rng=np.random.default_rng(3),
-            validate=validate, epoch_samples=epoch_samples, schedule=schedule)
-    finally:
-        torch.optim.Adam.step = original
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    fit(model, loss_of_batch, n, epochs=epochs, batch_size=batch_size, lr=0.2, rng=np.random.default_rng(3),
+        validate=validate, epoch_samples=epoch_samples, schedule=schedule)
     return [e for e in seen if e], [r for r in rates if r is not None]
 
 
-def test_an_epoch_budget_at_or_above_the_sample_count_changes_nothing():
-    whole, _ = _batches_seen(10, 3, 4, 0)
+def test_an_epoch_budget_at_or_above_the_sample_count_changes_nothing(monkeypatch):
+    whole, _ = _batches_seen(monkeypatch, 10, 3, 4, 0)
     for budget in (10, 11, 10_000):
-        capped, _ = _batches_seen(10, 3, 4, budget)
+        capped, _ = _batches_seen(monkeypatch, 10, 3, 4, budget)
         assert len(capped) == 3
         assert all(np.array_equal(a, b) for ea, eb in zip(whole, capped) for a, b in zip(ea, eb))
 
 
-def test_an_epoch_budget_trains_on_a_fresh_random_subset_each_epoch_then_validates():
-    epochs, _ = _batches_seen(100, 3, 8, 20)
+def test_an_epoch_budget_trains_on_a_fresh_random_subset_each_epoch_then_validates(monkeypatch):
+    epochs, _ = _batches_seen(monkeypatch, 100, 3, 8, 20)
     assert len(epochs) == 3  # validated after each budgeted epoch
     subsets = [np.concatenate(e) for e in epochs]
     for subset in subsets:
@@ -134,10 +131,10 @@ def test_an_epoch_budget_trains_on_a_fresh_random_subset_each_epoch_then_validat
     assert len(set(map(tuple, (sorted(s) for s in subsets)))) == 3  # not the same 20 samples every epoch
 
 
-def test_the_cosine_schedule_spans_the_budgeted_epochs():
+def test_the_cosine_schedule_spans_the_budgeted_epochs(monkeypatch):
     from recall_core.training import cosine_lr
 
-    _, rates = _batches_seen(100, 2, 8, 20, schedule="cosine")
+    _, rates = _batches_seen(monkeypatch, 100, 2, 8, 20, schedule="cosine")
     assert rates == pytest.approx([cosine_lr(0.2, s, 6) for s in range(6)])  # 2 epochs x 3 batches of the budget
 
 

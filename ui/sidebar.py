@@ -14,7 +14,7 @@ from recall_core.movielens import RELEASES, DataError, ensure_dataset, is_ready
 from recall_core.paths import data_root
 from recall_core.worlds import CONSTRUCTED, interests_at, is_constructed, parse_name
 
-from .state import autotrain, dataset, device, get_split, t, trainer, warm_up, warm_up_enabled
+from .state import alert, autotrain, dataset, device, get_split, t, trainer, warm_up, warm_up_enabled
 
 MAX_UPLOAD_BYTES = 300 * (1 << 20)
 
@@ -42,7 +42,7 @@ def _follow_dataset_link(options: list[str]) -> None:
     if wanted in options:
         st.session_state["dataset"] = wanted
     else:
-        st.warning(t("unknown_dataset", name=wanted[:40], options=", ".join(options)), icon=":material/warning:")
+        alert("warning", t("unknown_dataset", name=wanted[:40], options=", ".join(options)))
 
 
 def _dataset_label(name: str) -> str:
@@ -55,7 +55,7 @@ def _constructed_panel(name: str) -> bool:
     try:
         split = get_split(name)
     except DataError as exc:
-        st.error(str(exc), icon=":material/error:")
+        alert("error", str(exc))
         return False
     st.caption(t("world_ready", name=name, items=split.n_items, users=split.n_users, test=len(split.test)))
     kind, knob, _ = parse_name(name)
@@ -74,11 +74,11 @@ def _data_panel() -> bool:
         try:
             split = get_split(name)
         except DataError as exc:
-            st.error(str(exc), icon=":material/error:")
+            alert("error", str(exc))
             return False
         st.caption(t("data_ready", name=name, items=split.n_items, users=split.n_users, test=len(split.test)))
         return True
-    st.warning(t("data_missing", name=name), icon=":material/warning:")
+    alert("warning", t("data_missing", name=name))
     if st.button(t("data_download", name=name), key="download"):
         bar = st.progress(0.0, text=t("data_downloading", name=name))
 
@@ -91,8 +91,7 @@ def _data_panel() -> bool:
     upload = st.file_uploader(t("data_upload"), type=["zip"], key="upload")
     if upload is not None:
         if upload.size > MAX_UPLOAD_BYTES:
-            st.error(f"{upload.name}: {upload.size / 1e6:.0f} MB > {MAX_UPLOAD_BYTES / 1e6:.0f} MB",
-                     icon=":material/error:")
+            alert("error", f"{upload.name}: {upload.size / 1e6:.0f} MB > {MAX_UPLOAD_BYTES / 1e6:.0f} MB")
         else:
             uploads = data_root() / "uploads"
             uploads.mkdir(parents=True, exist_ok=True)
@@ -110,7 +109,7 @@ def _fetch(name: str, **kwargs) -> None:
     try:
         ensure_dataset(name, **kwargs)
     except DataError as exc:
-        st.error(str(exc), icon=":material/error:")
+        alert("error", str(exc))
         return
     get_split.clear()
     st.success(t("data_loaded_ok"))

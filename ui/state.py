@@ -23,6 +23,17 @@ from recall_core.worlds import is_constructed
 log = logging.getLogger("recall_lab")
 
 
+# Every alert names its icon: without one, Streamlit looks for a leading emoji in the text, and its first look in a
+# process imports its emoji table and compiles a large regular expression (0.48 s of a page's first visit; issue 13).
+# The background-failure message keeps st.error: its text begins with its own emoji.
+ALERT_ICONS = {"info": ":material/info:", "warning": ":material/warning:", "error": ":material/error:"}
+
+
+def alert(kind: str, body: str) -> None:
+    """``st.info``, ``st.warning`` or ``st.error`` (``kind``) with its icon named (:data:`ALERT_ICONS`)."""
+    getattr(st, kind)(body, icon=ALERT_ICONS[kind])
+
+
 def lang() -> str:
     return st.session_state.get("lang", DEFAULT_LANGUAGE)
 
@@ -85,7 +96,7 @@ def require_data() -> Split:
     try:
         return get_split(dataset())
     except DataError:
-        st.info(t("data_needed"), icon=":material/info:")
+        alert("info", t("data_needed"))
         st.stop()
 
 
@@ -126,7 +137,7 @@ def require_model(method: str, seed: int = 0) -> Retriever:
         if autotrain() and method not in jobs:
             trainer().request(dataset(), [method])
         else:  # nothing trains it yet: say so and offer the button, not a wait
-            st.warning(t("model_needed", method=method), icon=":material/warning:")
+            alert("warning", t("model_needed", method=method))
             if st.button(t("train_one", method=method), key=f"train-{method}", type="primary"):
                 trainer().request(dataset(), [method])
                 st.rerun()
@@ -136,7 +147,7 @@ def require_model(method: str, seed: int = 0) -> Retriever:
 
 
 def _wait_for(method: str) -> None:
-    st.info(t("model_not_ready", method=method), icon=":material/info:")
+    alert("info", t("model_not_ready", method=method))
 
     @st.fragment(run_every=2.0)
     def progress() -> None:
@@ -160,7 +171,7 @@ def guard():
         yield
     except (DataError, ArtifactError, DeviceError, ValueError) as exc:
         log.warning("page error: %s", exc)
-        st.error(str(exc), icon=":material/error:")
+        alert("error", str(exc))
     except Exception as exc:  # noqa: BLE001 — the page must never show a stack trace
         log.error("page failure\n%s", traceback.format_exc())
-        st.error(t("error_generic", error=f"{type(exc).__name__}: {exc}"), icon=":material/error:")
+        alert("error", t("error_generic", error=f"{type(exc).__name__}: {exc}"))

@@ -10,7 +10,7 @@ from recall_core.protocol import count_hits
 from recall_core.viz.curves import budget_curve_figure
 from recall_core.viz.tables import history_frame, ranking_frame
 
-from .state import lang, t
+from .state import alert, lang, t
 
 
 def hits_summary(items, truth, k: int) -> str:
@@ -53,7 +53,7 @@ def user_picker(split: Split, key: str = "user") -> int:
         if wanted.strip().lstrip("-").isdigit() and int(wanted) in rows:
             st.session_state[f"{key}__value"] = rows[int(wanted)]
         else:
-            st.warning(t("unknown_user", user=wanted[:40], n=len(test)), icon=":material/warning:")
+            alert("warning", t("unknown_user", user=wanted[:40], n=len(test)))
     row = localized_choice(st.selectbox, t("pick_user"), list(range(len(test))), label, key)
     with st.expander(t("history_header") + f" · {len(test.inputs[row])}", expanded=False):
         st.dataframe(history_frame(split.catalogue, test.inputs[row][::-1], lang()), hide_index=True,
