@@ -232,22 +232,22 @@ def beam_search_layer(graph: HnswGraph, level: int, entry: np.ndarray, entry_sco
                       seen: dict | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """NANN's SEARCH-LAYER (Algorithm 2): T steps of batched expansion of the new entries of W.
 
-    ``visited`` is this layer's visited set; by default it starts as the entry points, as in
+    ``visited`` is this layer's visited set (it holds the entry points); by default it starts as them, as in
     SEARCH-LAYER of HNSW (Malkov & Yashunin, Alg. 2: v <- ep), so a node scored on an upper layer
     but not kept there can still be reached, and expanded, on this one.
     ``seen`` (optional) collects every (id, score) evaluated, so that results can be filtered
     (e.g. a user's history) without letting the filter block the walk through the graph."""
     visited = set(np.asarray(entry).tolist()) if visited is None else visited
+    is_visited = np.zeros(graph.n, dtype=bool)  # the set as a mask: one lookup for all of a step's neighbours
+    is_visited[list(visited)] = True
     order = np.argsort(-entry_scores, kind="stable")[:ef]
     w_ids, w_scores = entry[order], entry_scores[order]
     candidates = w_ids
     spent = 0
     for step in range(steps):
         expanded = candidates
-        lists = [graph.neighbours(c, level) for c in expanded]
-        reached = np.concatenate(lists) if lists else np.zeros(0, dtype=np.int64)
-        source = np.repeat(expanded, [len(x) for x in lists]) if lists else np.zeros(0, dtype=np.int64)
-        fresh_mask = np.array([n not in visited for n in reached.tolist()], dtype=bool)
+        reached, source = graph.neighbours_of(expanded, level)
+        fresh_mask = ~is_visited[reached]
         fresh, first = np.unique(reached[fresh_mask], return_index=True)
         parents = source[fresh_mask][first]
         if not len(fresh):
@@ -255,6 +255,7 @@ def beam_search_layer(graph: HnswGraph, level: int, entry: np.ndarray, entry_sco
                 record.append((level, step, fresh, np.zeros(0, dtype=np.float32), w_ids.copy(), fresh, expanded, parents))
             break
         visited.update(fresh.tolist())
+        is_visited[fresh] = True
         fresh_scores = score(fresh)
         spent += len(fresh)
         if seen is not None:
@@ -263,7 +264,7 @@ def beam_search_layer(graph: HnswGraph, level: int, entry: np.ndarray, entry_sco
         pool_scores = np.concatenate([w_scores, fresh_scores])
         top = np.argsort(-pool_scores, kind="stable")[:ef]
         new_w = pool_ids[top]
-        candidates = new_w[np.isin(new_w, fresh)]  # the new entries of W
+        candidates = new_w[top >= len(w_ids)]  # the new entries of W: those kept from ``fresh`` (none is in W)
         if record is not None:
             record.append((level, step, fresh, fresh_scores.astype(np.float32), new_w.copy(), candidates.copy(),
                            expanded, parents))

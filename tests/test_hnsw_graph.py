@@ -33,6 +33,20 @@ def test_structure_matches_hnswlib_state(built):
     assert len(g.layers[0][1]) > len(x)  # level 0 is well connected
 
 
+def test_neighbours_of_many_nodes_is_their_lists_concatenated(built):
+    _, _, g = built
+    rng = np.random.default_rng(2)
+    for level in range(g.max_level + 1):
+        members = g.nodes_at(level)
+        for nodes in (members[:1], rng.choice(members, size=min(30, len(members))), members[:0]):
+            reached, source = g.neighbours_of(nodes, level)
+            lists = [g.neighbours(int(n), level) for n in nodes]
+            assert np.array_equal(reached, np.concatenate(lists) if lists else np.zeros(0, dtype=np.int64))
+            assert np.array_equal(source, np.repeat(nodes, [len(x) for x in lists]))
+    outside = np.flatnonzero(g.levels < g.max_level)[:5]  # nodes not in the top layer: no links there
+    assert g.neighbours_of(outside, g.max_level)[0].size == 0
+
+
 @pytest.mark.parametrize("ef", [10, 40])
 def test_classic_search_equals_hnswlib_knn_query(built, ef):
     x, index, g = built
