@@ -397,7 +397,12 @@ def test_tdm_on_ml100k_beam_reaches_its_ceiling_and_beats_popularity(trained, ml
     assert curve[-1]["beam"] >= len(tdm.tree.nodes_at(tdm.tree.start_level(curve[-1]["beam"])))
     full = tdm.retrieve(ml100k.valid.inputs, 50, beam=curve[-1]["beam"]).items
     brute = tdm.brute_force(ml100k.valid.inputs, 50).items
-    assert np.array_equal(np.sort(full, 1), np.sort(brute, 1))  # same items (exact float ties may swap order)
+    # the same top 50: the same scores, item for item once sorted.  Not always the same items: two items of exactly
+    # equal score at the 50th place (one validation user of the quick model) are kept in either order
+    leaf_scores = tdm.score_table(ml100k.valid.inputs)[:, tdm.tree.leaf_code]
+    rows = np.arange(len(full))[:, None]
+    assert np.allclose(np.sort(leaf_scores[rows, full], 1), np.sort(leaf_scores[rows, brute], 1), rtol=0, atol=1e-6)
+    assert (np.sort(full, 1) != np.sort(brute, 1)).any(1).mean() < 0.01
     # the stored curve is computed on validation users, and its last point is that brute force
     assert curve[-1]["recall@50"] == ranking_metrics(brute, ml100k.valid.truths, (50,))["recall@50"]
 
