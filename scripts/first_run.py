@@ -5,18 +5,18 @@
 
 For each seed, every learned model is trained from nothing into a fresh folder the way the app's background
 trainer does it: in teaching order (two-tower first), ``--workers`` training processes at once (default: the
-app's, ``RECALL_LAB_TRAIN_WORKERS`` or 2 on a machine with 2+ cores), each with the machine's cores shared
-out as torch threads. The report gives each model's wall time (its process, imports included) and the time
-until every model is ready, from the first visitor's click: the training processes' warm parent started with the
-server before it (``--start server``, as the app does), or by the first job (``--start click``). ``--in-process`` trains one model after another in this process instead, on all
-the cores (how the app trained before issue 13's worker processes). Each model is then evaluated on the test
-users under the shared protocol (index at its default search settings, and brute force). With
-``--reference-data-dir`` the models already trained there (e.g. by an earlier version) are evaluated the same
-way, with the configuration each was trained with, so the table says whether a faster training kept its recall
-("within 0.01", issue 13). Where those models are gone (a fresh machine), ``--reference-report`` takes the
-per-seed test figures of a committed benchmark report instead (``python -m recall_core.bench``: the index at
-its validation-chosen setting, same test users). Prints a table and writes ``report.json`` and ``report.md``
-under ``--out``. A benchmark, not a test.
+app's, ``RECALL_LAB_TRAIN_WORKERS`` or 2 on a machine with 2+ cores), each with the machine's cores shared out as
+torch threads. The report gives each model's wall time (its process, imports included) and the time until every
+model is ready, from the first visitor's click: the training processes' warm parent started with the server before
+it (``--start server``, as the app does), or by the first job (``--start click``). ``--in-process`` trains one
+model after another in this process instead, on all the cores (how the app trained before issue 13's worker
+processes). Each model is then evaluated on the test users under the shared protocol (index at its default search
+settings, and brute force). With ``--reference-data-dir`` the models already trained there (e.g. by an earlier
+version) are evaluated the same way, with the configuration each was trained with, so the table says whether a
+faster training kept its recall ("within 0.01", issue 13). Where those models are gone (a fresh machine),
+``--reference-report`` takes the per-seed test figures of a committed benchmark report instead (``python -m
+recall_core.bench``: the index at its validation-chosen setting, same test users). Prints a table and writes
+``report.json`` and ``report.md`` under ``--out``. A benchmark, not a test.
 """
 from __future__ import annotations
 

@@ -184,3 +184,17 @@ def test_ten_thousand_item_catalogue_is_its_own_dataset():
     split = load_split("synthetic-10k")
     assert split.name == "synthetic-10k" and 9800 <= split.n_items <= 10000
     assert split.fingerprint() != make_catalogue().fingerprint()
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_world_training_settings_do_not_follow_the_profile(monkeypatch, profile):
+    """The world rows were trained with WORLD_TRAINING; a lighter quick profile (issue 13) must not change what
+    the sweep trains, under either profile."""
+    from recall_core.methods import PROFILE_ENV, default_config, get_spec
+    from recall_core.worlds import WORLD_TRAINING, world_config
+
+    monkeypatch.setenv(PROFILE_ENV, profile)
+    for method, settings in WORLD_TRAINING.items():
+        config = world_config(method)
+        assert config == type(config)(**settings) and config == default_config(method, "world:multi-interest@0.5")
+        assert config.batch_size == get_spec(method).config_cls().batch_size  # not the quick profile's 64
