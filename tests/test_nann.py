@@ -9,7 +9,7 @@ import torch
 
 from recall_core.hnsw_graph import HnswGraph, _csr, build_index, classic_search, export_graph
 from recall_core.nann import (N_YEAR_BUCKETS, NANN, NANNConfig, NANNScorer, adversarial_kl, beam_search_layer,
-                              candidate_logits, history_year_bucket, layer_schedule, nann_state, restore_nann,
+                              candidate_logits, dense_scores, history_year_bucket, layer_schedule, nann_state, restore_nann,
                               sampled_softmax_loss, search_layers, train_nann)
 from recall_core.protocol import Popularity, evaluate
 
@@ -134,6 +134,19 @@ def test_trace_follows_algorithm_1(small_nann, synthetic):
             assert len(step.kept) <= max(trace.info["ef"])
             assert set(step.scored.tolist()) <= set(g.nodes_at(step.level).tolist())
         assert not set(items.tolist()) & set(history.tolist())
+
+
+def test_dense_scores_are_the_scorer_on_every_item(small_nann, synthetic):
+    # the items' attention queries computed once for all users, and the items in chunks of any size: the scores of
+    # one scorer call per user on the whole catalogue
+    held = synthetic.valid
+    state = small_nann._states(held.inputs, held.users)
+    vecs = small_nann.item_vecs_t
+    with torch.no_grad():
+        direct = np.stack([small_nann.model.score({k: v[u:u + 1] for k, v in state.items()}, vecs[None])[0].numpy()
+                           for u in range(len(held.inputs))])
+    for chunk in (7, 512, 4096):
+        assert np.allclose(dense_scores(small_nann.model, state, vecs, chunk), direct, rtol=0, atol=1e-5)
 
 
 def test_search_on_precomputed_scores_walks_as_the_model_does(small_nann, synthetic):
