@@ -240,18 +240,19 @@ def layer_schedule(values: tuple[int, ...], n_layers: int) -> list[int]:
 
 
 def beam_search_layer(graph: HnswGraph, level: int, entry: np.ndarray, entry_scores: np.ndarray, score,
-                      ef: int, steps: int, visited: set | None = None, record: list | None = None,
+                      ef: int, steps: int, visited: np.ndarray | None = None, record: list | None = None,
                       seen: dict | None = None) -> tuple[np.ndarray, np.ndarray, int]:
     """NANN's SEARCH-LAYER (Algorithm 2): T steps of batched expansion of the new entries of W.
 
-    ``visited`` is this layer's visited set (it holds the entry points); by default it starts as them, as in
+    ``visited`` is this layer's visited set, a boolean mask over the graph's nodes that holds the entry points and
+    is updated in place; by default it starts as them, as in
     SEARCH-LAYER of HNSW (Malkov & Yashunin, Alg. 2: v <- ep), so a node scored on an upper layer
     but not kept there can still be reached, and expanded, on this one.
     ``seen`` (optional) collects every (id, score) evaluated, so that results can be filtered
     (e.g. a user's history) without letting the filter block the walk through the graph."""
-    visited = set(np.asarray(entry).tolist()) if visited is None else visited
-    is_visited = np.zeros(graph.n, dtype=bool)  # the set as a mask: one lookup for all of a step's neighbours
-    is_visited[list(visited)] = True
+    if visited is None:  # a mask, not a Python set: one lookup for all of a step's neighbours
+        visited = np.zeros(graph.n, dtype=bool)
+        visited[entry] = True
     order = np.argsort(-entry_scores, kind="stable")[:ef]
     w_ids, w_scores = entry[order], entry_scores[order]
     candidates = w_ids
@@ -259,15 +260,14 @@ def beam_search_layer(graph: HnswGraph, level: int, entry: np.ndarray, entry_sco
     for step in range(steps):
         expanded = candidates
         reached, source = graph.neighbours_of(expanded, level)
-        fresh_mask = ~is_visited[reached]
+        fresh_mask = ~visited[reached]
         fresh, first = np.unique(reached[fresh_mask], return_index=True)
         parents = source[fresh_mask][first]
         if not len(fresh):
             if record is not None:
                 record.append((level, step, fresh, np.zeros(0, dtype=np.float32), w_ids.copy(), fresh, expanded, parents))
             break
-        visited.update(fresh.tolist())
-        is_visited[fresh] = True
+        visited[fresh] = True
         fresh_scores = score(fresh)
         spent += len(fresh)
         if seen is not None:

@@ -39,7 +39,8 @@ def test_nann_search_layer_with_l2_and_wide_beam_finds_hnswlib_neighbours():
         score = lambda ids: -((x[ids] - q) ** 2).sum(1)
         expected, _ = index.knn_query(q[None], k=10)
         entry = np.array([g.entry_point])
-        entry_scores, visited = score(entry), {g.entry_point}
+        entry_scores, visited = score(entry), np.zeros(g.n, dtype=bool)
+        visited[g.entry_point] = True
         for level in range(g.max_level, -1, -1):
             entry, entry_scores, _ = beam_search_layer(g, level, entry, entry_scores, score, 50, 100, visited, None)
         ours = set(entry[:10].tolist())
@@ -67,7 +68,7 @@ def test_algorithm_2_expands_all_new_entries_of_w_in_one_batch():
 
     record = []
     w, w_scores, spent = beam_search_layer(g, 0, np.array([0]), values[[0]], score, ef=2, steps=5,
-                                           visited={0}, record=record)
+                                           visited=np.arange(6) == 0, record=record)
     # step 1 expands {0}: scores 1 and 5 together; W = {5, 1}; both are new, so C = {5, 1}
     # step 2 expands {1, 5}: fresh {2, 4}; W = top-2 of {5, 1, 2, 4} = {2, 5}; C = {2}
     # step 3 expands {2}: fresh {3}; W stays {2, 5}: no new entry, stop
@@ -311,7 +312,7 @@ def test_each_layer_has_its_own_visited_set():
     # holds 2, so layer 0 finds nothing new from 1 and stops with W = {1}: item 5 is lost.
     w, _, spent = search_layers(g, entry, score(entry), score, [1, 2], [1, 3])
     assert w.tolist() == [5, 1] and spent == 2 + 2 + 1
-    shared = {0}
+    shared = np.arange(g.n) == 0  # node 0 visited
     w_shared, s_shared, _ = beam_search_layer(g, 1, entry, score(entry), score, 1, 1, shared)
     w_shared, _, _ = beam_search_layer(g, 0, w_shared, s_shared, score, 2, 3, shared)
     assert 5 not in w_shared.tolist()  # what the old, shared set did on this graph
