@@ -169,6 +169,12 @@ class Sampler(threading.Thread):
                 "per_cpu_mean_pct": [round(sum(c) / len(c), 1) for c in percpu]}
 
 
+def own_cpu_seconds() -> float:
+    """CPU time of this process and all its threads (user + system)."""
+    times = os.times()
+    return times.user + times.system
+
+
 def percentile(values, q: float) -> float:
     """Linear-interpolated percentile (q in 0..100), NaN for no values."""
     values = sorted(values)
