@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serverbench as sb  # noqa: E402
@@ -56,7 +57,8 @@ async def browser_student(browser, number: int, base: str, path: list[dict], arg
     await context.add_init_script(sb.RUN_COUNTER_JS)
     page = await context.new_page()
     page.set_default_timeout(300_000)
-    me = BrowserStudent(number, page, base, args.think, random.Random(args.seed * 1000 + number), args.skip_shots)
+    me = BrowserStudent(number, page, base, args.think, random.Random(args.seed * 1000 + number), args.skip_shots,
+                        args.query)
     try:
         await follow_path(me, path)
     except Exception as exc:  # noqa: BLE001
@@ -68,7 +70,7 @@ async def browser_student(browser, number: int, base: str, path: list[dict], arg
 
 async def protocol_student(number: int, base: str, path: list[dict], args, assets: list[str]) -> dict:
     await asyncio.sleep(args.stagger * number)
-    me = ProtocolStudent(number, base, args.think, random.Random(args.seed * 1000 + number), assets)
+    me = ProtocolStudent(number, base, args.think, random.Random(args.seed * 1000 + number), assets, args.query)
     try:
         await follow_path(me, path)
     except Exception as exc:  # noqa: BLE001
@@ -78,14 +80,14 @@ async def protocol_student(number: int, base: str, path: list[dict], args, asset
     return _result(number, path, me)
 
 
-async def teacher(browser, base: str, pages: list[dict]) -> None:
+async def teacher(browser, base: str, pages: list[dict], query: str) -> None:
     """Before the class: every page opened once (caches of the default views warm, models loaded)."""
     context = await browser.new_context(viewport={"width": 1300, "height": 1000})
     await context.add_init_script(sb.RUN_COUNTER_JS)
     page = await context.new_page()
     page.set_default_timeout(300_000)
     for p in pages:
-        await page.goto(sb.page_url(base, p))
+        await page.goto(sb.page_url(base, p) + (f"?{query}" if query else ""))
         await wait_idle(page)
     await context.close()
 
@@ -102,7 +104,7 @@ async def protocol_classroom(base: str, pages: list[dict], args) -> tuple[list[d
     assets = static_assets(base)
     if args.warmup:  # the teacher opens every page once (not counted)
         teacher = Session(base)
-        await teacher.open(ProtocolStudent._path(pages[0]))
+        await teacher.open(ProtocolStudent._path(pages[0]), query=args.query)
         for p in pages[1:]:
             await teacher.go_to(ProtocolStudent._path(p))
         await teacher.close()
@@ -119,7 +121,7 @@ async def classroom(base: str, pages: list[dict], args) -> tuple[list[dict], flo
         browsers = [await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                     for _ in range(max(1, min(args.browsers, args.sessions)))]
         if args.warmup:
-            await teacher(browsers[0], base, pages)
+            await teacher(browsers[0], base, pages, args.query)
         class_start = time.time()
         results = await asyncio.gather(*[browser_student(browsers[i % len(browsers)], i, base, path, args)
                                          for i, path in enumerate(student_paths(pages, args.sessions))])
@@ -149,6 +151,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.browsers = (args.browsers or math.ceil(args.sessions / 10)) if args.client == "browser" else 0
     args.skip_shots = Path(args.out).parent / (Path(args.out).stem + "-skipped")
+    # a dataset other than the app's default is opened through the app's deep link, as a teacher's link would
+    args.query = "" if args.dataset == "ml-100k" else f"dataset={quote(args.dataset)}"
 
     from recall_core.paths import data_root
 
@@ -187,8 +191,8 @@ def main(argv=None) -> int:
     if class_samples:
         resources["class_server_cpu_mean_pct"] = round(sum(s["cpu"] for s in class_samples) / len(class_samples), 1)
     summary = {
-        "sessions": args.sessions, "client": args.client, "browsers": args.browsers, "pages": args.pages,
-        "think_s": args.think,
+        "sessions": args.sessions, "dataset": args.dataset, "client": args.client, "browsers": args.browsers,
+        "pages": args.pages, "think_s": args.think,
         "stagger_s": args.stagger, "warmup": args.warmup, "machine": machine, "pinning": pin_note,
         "server_threads": args.threads, "notes": prep["notes"], "wall_seconds": round(wall, 1),
         "errors": errors, "app_errors": app_errors, "failed_steps": failed_steps, "skipped_steps": skipped,

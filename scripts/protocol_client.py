@@ -81,11 +81,14 @@ class Session:
         self.values: dict[str, WidgetState] = {}  # widget id -> the value the frontend would send
         self.pages: dict[str, str] = {}  # url path -> page script hash (from the navigation message)
         self.page_hash = ""
+        self.query = ""  # the URL's query string, sent with each rerun until the next page change
         self.drawn: Counter = Counter()  # what the last run drew, by element kind
         self.static_bytes = 0
 
-    async def open(self, page: str, assets: list[str] | None = None) -> Run:
-        """Load the static files (``assets``), connect, and run ``page`` (its url path; "" for the home page)."""
+    async def open(self, page: str, assets: list[str] | None = None, query: str = "") -> Run:
+        """Load the static files (``assets``), connect, and run ``page`` (its url path; "" for the home page)
+        with the URL's ``query`` string (e.g. "dataset=synthetic-10k", a deep link)."""
+        self.query = query
         for url in assets or ():
             self.static_bytes += await asyncio.to_thread(fetch, url)
         ws_url = self.base.replace("http://", "ws://", 1) + "/_stcore/stream"
@@ -130,14 +133,15 @@ class Session:
         return await self.rerun()
 
     async def go_to(self, page: str) -> Run:
-        """Follow the sidebar's link to ``page`` (its url path)."""
+        """Follow the sidebar's link to ``page`` (its url path); the new URL has no query string."""
+        self.query = ""
         return await self.rerun(page_hash=self.pages[page])
 
     # the protocol ---------------------------------------------------------------------------------------
     async def rerun(self, page_name: str | None = None, page_hash: str | None = None) -> Run:
         msg = BackMsg()
         state = msg.rerun_script
-        state.query_string = ""
+        state.query_string = self.query
         if page_name is not None:
             state.page_name = page_name
         else:

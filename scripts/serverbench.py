@@ -202,8 +202,10 @@ def run_stats(runs: list[dict]) -> dict:
 
 
 def server_log_findings(log_text: str) -> dict:
-    """Model loads / trainings by the server and page failures, from the server's stdout/stderr."""
-    loads = Counter(re.findall(r"\[recall-lab\] loaded (\w+) ", log_text))
+    """Model loads (per dataset and method) / trainings by the server and page failures, from the server's
+    stdout/stderr."""
+    loads = Counter(f"{dataset}/{method}" for method, dataset in
+                    re.findall(r"\[recall-lab\] loaded (\w+) from \S*?([^/\s]+)/[^/\s]+\.pt", log_text))
     return {"model_loads": dict(loads), "models_trained_by_server": len(re.findall(r"\[recall-lab\] trained ", log_text)),
             "page_failures_logged": len(re.findall(r"page failure|page error", log_text)),
             "tracebacks_logged": log_text.count("Traceback (most recent call last)")}

@@ -60,8 +60,9 @@ class BrowserStudent:
     """The path in a real browser tab (a Playwright page): clicks and key presses, timed to an idle page."""
 
     def __init__(self, number: int, page, base: str, think: float, rng: random.Random,
-                 skip_shots: Path | None = None):
+                 skip_shots: Path | None = None, query: str = ""):
         self.number, self.page, self.base, self.think, self.rng = number, page, base, think, rng
+        self.query = query  # the first page's URL query (a deep link such as dataset=synthetic-10k)
         self.skip_shots = skip_shots  # where a page without the expected control is photographed
         self.steps: list[dict] = []
         self.errors: list[str] = []  # what the app showed: exception boxes, error messages
@@ -95,7 +96,8 @@ class BrowserStudent:
 
     # the actions --------------------------------------------------------------------------------------
     async def open(self, page: dict) -> None:
-        await self.step("open", page["slug"], lambda: self.page.goto(sb.page_url(self.base, page)), expect_run=False)
+        url = sb.page_url(self.base, page) + (f"?{self.query}" if self.query else "")
+        await self.step("open", page["slug"], lambda: self.page.goto(url), expect_run=False)
 
     async def navigate(self, page: dict) -> None:
         link = self.page.locator(f"[data-testid='stSidebarNav'] a[href$='/{page['slug']}']").first
@@ -173,10 +175,11 @@ class ProtocolStudent:
     browser tab sends, timed from sending each one to its run's ``script_finished``.  Play is the browser's
     own work (Plotly animates the frames it already has), so here it is only the time spent watching."""
 
-    def __init__(self, number: int, base: str, think: float, rng: random.Random, assets: list[str]):
+    def __init__(self, number: int, base: str, think: float, rng: random.Random, assets: list[str],
+                 query: str = ""):
         from protocol_client import Session
 
-        self.number, self.think, self.rng, self.assets = number, think, rng, assets
+        self.number, self.think, self.rng, self.assets, self.query = number, think, rng, assets, query
         self.session = Session(base)
         self.steps: list[dict] = []
         self.errors: list[str] = []
@@ -206,7 +209,7 @@ class ProtocolStudent:
         return "" if page["default"] else page["slug"]
 
     async def open(self, page: dict) -> None:
-        await self.step("open", page["slug"], lambda: self.session.open(self._path(page), self.assets))
+        await self.step("open", page["slug"], lambda: self.session.open(self._path(page), self.assets, self.query))
 
     async def navigate(self, page: dict) -> None:
         await self.step("navigate", page["slug"], lambda: self.session.go_to(self._path(page)))
