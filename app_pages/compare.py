@@ -16,7 +16,7 @@ from recall_core.viz.scale import cost_to_reach_figure, frontier_figure
 from recall_core.viz.tables import ranking_frame
 from ui.results import model_reports
 from ui.state import alert, dataset, device, get_retriever, guard, lang, require_data, t
-from ui.widgets import localized_choice, user_picker
+from ui.widgets import cached_figure, localized_choice, user_picker
 
 COLUMNS = ["precision@10", "recall@10", "f1@10", "recall@50", "ndcg@50", "bruteforce_recall@50", "scored_per_user",
            "ms_per_user", "train_seconds"]
@@ -61,11 +61,10 @@ with guard():
         curves = live_curves(reports, KNOBS)
     if curves:
         st.subheader(t("cmp_budget_header"))
-        st.plotly_chart(budget_curve_figure({m: c["rows"] for m, c in curves.items()},
-                                            {m: c["knob"] for m, c in curves.items()},
-                                            {m: c["ceiling"] for m, c in curves.items() if c.get("ceiling") is not None},
-                                            lang()),
-                        width="stretch", key="cmp_budget")
+        budget = cached_figure(("cmp_budget", curves, lang()), lambda: budget_curve_figure(
+            {m: c["rows"] for m, c in curves.items()}, {m: c["knob"] for m, c in curves.items()},
+            {m: c["ceiling"] for m, c in curves.items() if c.get("ceiling") is not None}, lang()))
+        st.plotly_chart(budget, width="stretch", key="cmp_budget")
     st.subheader(t("cmp_growth_header"))
     scale = find_scale_report()
     if scale:
@@ -94,10 +93,14 @@ with guard():
         st.dataframe(scale_cost_frame(scale_report, lam_value, threshold, t("cmp_scale_not_reached")),
                      hide_index=True, width="stretch")
         st.caption(t("cmp_scale_table_caption"))
-        st.plotly_chart(cost_to_reach_figure(scale_report, threshold, measure), width="stretch", key="cmp_scale_cost")
+        report_id = (str(scale_path), scale_path.stat().st_mtime_ns)  # the figures change only with the file
+        st.plotly_chart(cached_figure(("cmp_scale_cost", report_id, threshold, measure),
+                                      lambda: cost_to_reach_figure(scale_report, threshold, measure)),
+                        width="stretch", key="cmp_scale_cost")
         st.markdown(t("cmp_scale_frontier", n=sizes[-1]))
-        st.plotly_chart(frontier_figure(scale_report, sizes[-1], lam_value, measure), width="stretch",
-                        key="cmp_scale_frontier")
+        st.plotly_chart(cached_figure(("cmp_scale_frontier", report_id, sizes[-1], lam_value, measure),
+                                      lambda: frontier_figure(scale_report, sizes[-1], lam_value, measure)),
+                        width="stretch", key="cmp_scale_frontier")
     else:
         alert("info", t("cmp_scale_missing"))
 
@@ -115,7 +118,9 @@ with guard():
         shown = [r for r in seg_rows if r["feature"] == feature and r["level"] == level]
         if shown:
             st.caption(t("cmp_segment_caption", n=shown[0]["n_users"], low=shown[0]["min"], high=shown[0]["max"]))
-            st.plotly_chart(segment_figure(seg_rows, feature, level), width="stretch", key="cmp_segment")
+            st.plotly_chart(cached_figure(("cmp_segment", seg_rows, feature, level),
+                                          lambda: segment_figure(seg_rows, feature, level)),
+                            width="stretch", key="cmp_segment")
         members = segment_members(split, feature, level)
         if members:
             pick = st.selectbox(t("cmp_segment_users"), [u for u, _ in members],

@@ -1,6 +1,7 @@
 """What the Compare page needs besides figures: the latest benchmark report and overlaps."""
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -25,11 +26,23 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
+def read_report(path: Path):
+    """A report file's JSON, parsed once per version of the file (its size and modification time): the Compare
+    page asks on every run.  Callers share the result and must not change it.  Raises OSError / ValueError."""
+    stat = path.stat()
+    return _parsed(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: str, mtime_ns: int, size: int):
+    return json.loads(Path(path).read_text())
+
+
 def find_report(dataset: str) -> tuple[Path, dict] | None:
     """The newest readable benchmark report for ``dataset`` (a user's own run first, then the shipped one)."""
     for path in report_locations():
         try:
-            report = json.loads(path.read_text())
+            report = read_report(path)
         except (OSError, ValueError):
             continue
         if report.get("dataset") == dataset and report.get("summary"):
@@ -126,7 +139,7 @@ def find_scale_report() -> tuple[Path, dict] | None:
     """The scale study's report (``python -m recall_core.scale``): a user's own run first, then the shipped one."""
     for path in scale_report_locations():
         try:
-            report = json.loads(path.read_text())
+            report = read_report(path)
         except (OSError, ValueError):
             continue
         if isinstance(report, dict) and report.get("thresholds") and report.get("worlds"):

@@ -88,6 +88,27 @@ def test_report_path_is_shown_relative_to_the_project(tmp_path):
     assert shown_path(tmp_path / "report.json") == str(tmp_path / "report.json")
 
 
+def test_reports_are_parsed_once_per_version_of_the_file(tmp_path):
+    """The Compare page reads the reports on every run: a file is parsed again only when it changes."""
+    import os
+
+    from recall_core.compare import read_report
+
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({"dataset": "a"}))
+    first = read_report(path)
+    assert first == {"dataset": "a"} and read_report(path) is first  # the same object: not parsed again
+    path.write_text(json.dumps({"dataset": "bb"}))  # a new version (another size)
+    os.utime(path, ns=(1, 1))
+    assert read_report(path) == {"dataset": "bb"}
+    path.write_text("{broken")
+    with pytest.raises(ValueError):
+        read_report(path)
+    path.unlink()
+    with pytest.raises(OSError):
+        read_report(path)
+
+
 def test_paired_frame_shows_intervals_verdicts_and_chosen_settings():
     from recall_core.compare import paired_frame
 

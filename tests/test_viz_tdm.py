@@ -110,3 +110,21 @@ def test_a_beam_widened_by_the_history_is_ringed_and_explained():
         step = trace.steps[i - 1]
         assert (np.array(fig.frames[i].data[1].marker.line.width) > 0).sum() == len(step.kept)
         assert f"{len(step.kept) - beam} more than B" in fig.frames[i].layout.annotations[0].text
+
+
+def test_figures_are_sent_on_plotly_white():
+    """The template is Plotly's default, not set on each figure (issue 13 §3: setting it copies the whole template),
+    and still arrives with the figure as Streamlit serialises it."""
+    import json
+
+    import plotly.io as pio
+
+    rows = [{"beam": 1, "scored_per_user": 10, "recall@50": 0.1}]
+    fig = budget_curve_figure({"TDM": rows}, {"TDM": "beam"}, {"TDM": 0.3}, "en")
+    sent = json.loads(pio.to_json(fig.to_dict(), validate=False))  # what st.plotly_chart does with a Figure
+    from plotly.utils import PlotlyJSONEncoder
+
+    def template(name: str) -> dict:
+        return json.loads(json.dumps(pio.templates[name].to_plotly_json(), cls=PlotlyJSONEncoder))
+
+    assert sent["layout"]["template"] == template("plotly_white") != template("plotly")

