@@ -3,12 +3,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from recall_core.dr import DR_BEAMS, multi_cluster_items, path_codes, path_genre_mix, path_size_stats, rerun_path_step
+from recall_core.dr import (DR_BEAMS, PAGE_ALPHAS, multi_cluster_items, path_codes, path_genre_mix, path_size_stats,
+                            rerun_path_step)
 from recall_core.viz.dr import beam_animation, lattice_sankey, path_size_histogram
 from ui.state import dataset, guard, lang, require_data, require_model, t
 from ui.widgets import budget_section, html_download, ranked_result, user_picker
-
-ALPHAS = [0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -65,7 +64,7 @@ with guard():
     # -------------------------------------------------------------- collapse vs the penalty
     st.subheader(t("dr_alpha_header"))
     st.caption(t("dr_alpha_help", sweeps=cfg.sweeps, alpha=cfg.alpha))
-    alpha = st.select_slider(t("dr_alpha"), options=ALPHAS, value=0.0, key="dr_alpha",
+    alpha = st.select_slider(t("dr_alpha"), options=list(PAGE_ALPHAS), value=0.0, key="dr_alpha",
                              format_func=lambda a: f"{a:g}")
     settings = {t("dr_trained_alpha", alpha=f"{cfg.alpha:g}"): dr.pi,
                 t("dr_chosen_alpha", alpha=f"{alpha:g}"): paths_for_alpha(dataset(), created, alpha, dr)}

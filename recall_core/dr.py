@@ -514,8 +514,7 @@ def train_dr(split: Split, cfg: DRConfig = DRConfig(), seed: int = 0, device=tor
     # candidates for the last θ: what the page's live π step re-runs with other alphas
     cands = path_candidates(model, hist, targets_np, split.n_items, cfg.candidates)
     final = DeepRetrieval(model, split, cfg, state["pi"], device, log, cands)
-    for alpha in STORED_ALPHAS:  # the page's default view of the π step, made once here, not on a visit
-        final.rerun_paths[alpha] = rerun_path_step(final, alpha)
+    store_pi_steps(final)  # the page's views of the π step, made once here, not on a visit
     log["budget_curve"] = budget_curve(final, split.valid, "beam", DR_BEAMS)
     log["bruteforce_recall@50"] = recall_at_50(final.brute_force(split.valid.inputs, 50).items, split.valid)  # the curve's ceiling
     return final
@@ -538,16 +537,29 @@ def restore_dr(split: Split, cfg: DRConfig, payload: dict, device) -> DeepRetrie
     cands = PathCandidates(a["cand_items"], a["cand_paths"], a["cand_scores"], a["cand_counts"]) \
         if "cand_items" in a else None
     retriever = DeepRetrieval(model.to(device), split, cfg, a["pi"], device, payload["log"], cands)
-    retriever.rerun_paths = {alpha: a[f"rerun_pi_{alpha:g}"] for alpha in STORED_ALPHAS if f"rerun_pi_{alpha:g}" in a}
+    retriever.rerun_paths = {alpha: a[f"rerun_pi_{alpha:g}"] for alpha in PAGE_ALPHAS if f"rerun_pi_{alpha:g}" in a}
     return retriever
 
 
-STORED_ALPHAS = (0.0,)  # the DR page's default α (no penalty: the collapse): its π step is stored with the model
+PAGE_ALPHAS = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # the DR page's α slider
+STORED_ALPHAS = (0.0,)  # the DR page's default α (no penalty: the collapse): its π step is always stored
+# Item visits of one π step (items x sweeps) above which every α of the page is stored with the model too: on two
+# cores ml-100k's step (1,447 x 3) takes 0.3 s and is made on a click; synthetic-10k's (9,993 x 3) takes 2.1 s,
+# which a student moving the slider in a class of thirty waited 11 s for (issue 13 §3).
+STORE_EVERY_ALPHA_ABOVE = 8_000
+
+
+def store_pi_steps(retriever: DeepRetrieval, above: int = STORE_EVERY_ALPHA_ABOVE) -> None:
+    """Make the π steps the page shows and keep them with the model: the default α always, every α of the page
+    when one step visits more than ``above`` items."""
+    alphas = PAGE_ALPHAS if len(retriever.pi) * retriever.cfg.sweeps > above else STORED_ALPHAS
+    for alpha in alphas:
+        retriever.rerun_paths[alpha] = rerun_path_step(retriever, alpha)
 
 
 def rerun_path_step(retriever: DeepRetrieval, alpha: float, seed: int = 0) -> np.ndarray:
     """The π step re-run on the trained model's candidates with another penalty weight (for seed 0 and an
-    α in :data:`STORED_ALPHAS`, the result stored at training time: the same, without the second of work)."""
+    α stored at training time by :func:`store_pi_steps`, that result: the same, without the seconds of work)."""
     if not np.isfinite(alpha) or alpha < 0:
         raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
     if seed == 0 and float(alpha) in retriever.rerun_paths:

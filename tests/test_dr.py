@@ -231,6 +231,32 @@ def test_the_stored_pi_step_is_what_a_rerun_computes(small_dr):
     assert not np.array_equal(rerun_path_step(small_dr, 1e-2), fresh)  # other alphas are computed
 
 
+def test_a_large_pi_step_stores_every_alpha_of_the_page(small_dr, synthetic):
+    """Above the threshold of item visits every α of the DR page is made at training time, each what a rerun
+    computes, and the artifact keeps them all."""
+    import copy
+
+    from recall_core.dr import PAGE_ALPHAS, assign_paths, store_pi_steps
+
+    big = copy.copy(small_dr)
+    big.rerun_paths = {}
+    store_pi_steps(big, above=len(big.pi) * big.cfg.sweeps - 1)  # as if the catalogue were larger
+    assert set(big.rerun_paths) == set(PAGE_ALPHAS)
+    c = big.candidates
+    for alpha in PAGE_ALPHAS:
+        fresh = assign_paths(c, big.pi, big.n_paths, alpha, big.cfg.sweeps, np.random.default_rng(0))
+        assert np.array_equal(big.rerun_paths[alpha], fresh), alpha
+    assert len({big.rerun_paths[a].tobytes() for a in PAGE_ALPHAS}) > 1  # the penalty changes the paths
+    state, arrays = dr_state(big)
+    restored = restore_dr(synthetic, SMALL, {"state": state, "arrays": arrays, "log": big.log}, torch.device("cpu"))
+    assert set(restored.rerun_paths) == set(PAGE_ALPHAS)
+    assert all(np.array_equal(restored.rerun_paths[a], big.rerun_paths[a]) for a in PAGE_ALPHAS)
+    small = copy.copy(small_dr)
+    small.rerun_paths = {}
+    store_pi_steps(small, above=len(small.pi) * small.cfg.sweeps)  # at the threshold: only the default
+    assert set(small.rerun_paths) == {0.0}
+
+
 @pytest.mark.slow
 def test_dr_on_ml100k(trained, ml100k):
     from recall_core.dr import rerun_path_step
