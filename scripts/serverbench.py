@@ -257,11 +257,12 @@ def machine_note() -> str:
 
 
 def code_version() -> str:
-    """The commit measured, and whether the working tree differs from it."""
+    """The commit measured, and whether the working tree's code differs from it (bench/ outputs not counted)."""
     try:
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)bench"],
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "code: not a git checkout"
