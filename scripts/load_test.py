@@ -2,6 +2,7 @@
 `streamlit run app.py`, measured on the server.
 
     python scripts/load_test.py --sessions 30 [--client protocol|browser] [--think 2] [--no-warmup]
+    python scripts/load_test.py --table bench/load/*.json          (a Markdown table of reports)
 
 Two kinds of client:
   protocol (default)  each session speaks Streamlit's websocket protocol as a browser tab does
@@ -130,8 +131,27 @@ async def classroom(base: str, pages: list[dict], args) -> tuple[list[dict], flo
     return list(results), class_start
 
 
+def table(paths: list[str]) -> str:
+    """A Markdown table of load-test reports (``--table``): one row per report."""
+    lines = ["| report | sessions | client | errors | server runs | per-run p50 / p95 / p99 / max s | script CPU p95 s "
+             "| client p95 s | peak RSS MB | server CPU % | clients' CPU s | code |", "|" + "---|" * 12]
+    for path in paths:
+        report = json.loads(Path(path).read_text())
+        s, runs = report["summary"], report["summary"]["server_runs"]
+        client = s.get("client_action_to_finished") or s.get("browser_action_to_idle") or {}
+        res = s["server_resources"]
+        lines.append(
+            f"| {path} | {s['sessions']} ({s.get('dataset', 'ml-100k')}) | {s.get('client', 'browser')} "
+            f"| {s['errors']} | {runs['runs']} | {runs['p50_s']:.2f} / {runs['p95_s']:.2f} / {runs['p99_s']:.2f} / "
+            f"{runs['max_s']:.2f} | {runs['cpu_p95_s']:.2f} | {client.get('p95_s', float('nan')):.2f} "
+            f"| {res['peak_rss_mb']:.0f} | {res.get('class_server_cpu_mean_pct', float('nan')):.0f} "
+            f"| {s.get('client_process_cpu_seconds', float('nan')):.1f} | {s['machine'].split('code: ')[-1]} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", nargs="+", metavar="REPORT", help="print a Markdown table of these reports and stop")
     ap.add_argument("--sessions", type=int, default=30)
     ap.add_argument("--client", choices=("protocol", "browser"), default="protocol",
                     help="protocol: Streamlit's websocket protocol without a browser; browser: Chromium tabs")
@@ -149,6 +169,9 @@ def main(argv=None) -> int:
     ap.add_argument("--train", action="store_true", help="train missing models first")
     ap.add_argument("--out", default=str(sb.ROOT / "test-output" / "load-test.json"))
     args = ap.parse_args(argv)
+    if args.table:
+        print(table(args.table))
+        return 0
     args.browsers = (args.browsers or math.ceil(args.sessions / 10)) if args.client == "browser" else 0
     args.skip_shots = Path(args.out).parent / (Path(args.out).stem + "-skipped")
     # a dataset other than the app's default is opened through the app's deep link, as a teacher's link would

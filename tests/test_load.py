@@ -1,5 +1,6 @@
-"""A small classroom in CI: a few browser sessions follow the student path at once against one server;
+"""A small classroom in CI: a few Chromium sessions follow the student path at once against one server;
 no errors, the server's run log records their script runs, each model loaded once and none trained.
+(The browserless client of the 30-session run is tested in test_protocol_client.py.)
 
 The full-size run is `python scripts/load_test.py --sessions 30` (figures in the README)."""
 from __future__ import annotations
@@ -24,10 +25,11 @@ def test_concurrent_sessions_share_models_and_see_no_errors(data_root, trained, 
     import load_test
 
     out = tmp_path / "load.json"
-    code = load_test.main(["--sessions", "4", "--browsers", "2", "--pages", "tdm,dr,nann,two_tower",
+    code = load_test.main(["--client", "browser", "--sessions", "4", "--browsers", "2", "--pages", "tdm,dr,nann,two_tower",
                            "--think", "0.3", "--stagger", "0.5", "--data-dir", str(data_root), "--out", str(out)])
     report = json.loads(out.read_text())
     summary = report["summary"]
+    assert summary["client"] == "browser" and summary["browser_action_to_idle"]["n"] > 0
     assert summary["errors"] == 0, summary["error_details"]
     assert summary["skipped_steps"] == 0  # every control of the path was there
     assert summary["models_trained_by_server"] == 0
