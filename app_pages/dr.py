@@ -43,8 +43,9 @@ with guard():
     st.caption(t("dr_sankey_help", K=cfg.width))
     examples = multi_cluster_items(dr, cat.genres, 40)
     rest = np.setdiff1d(np.arange(split.n_items), examples)
+    genre_text = cat.genre_labels(", ")
     movie = st.selectbox(t("dr_pick_movie"), np.concatenate([examples, rest]).tolist(),
-                         format_func=lambda i: f"{cat.titles[i]} · {cat.genre_label(i, ', ')}", key="dr_movie")
+                         format_func=lambda i: f"{cat.titles[i]} · {genre_text[i]}", key="dr_movie")
     st.plotly_chart(sankey(dataset(), created, movie, lang(), dr), width="stretch", key="dr_sankey")
 
     st.subheader(t("dr_movie_header"))

@@ -25,7 +25,7 @@ def search_view(name: str, variant: str, created: str, row: int, k: int, ef0: in
     history, user = split.test.inputs[row], split.test.users[row:row + 1]
     result = _nann.retrieve([history], k, trace=True, users=user, ef0=ef0, steps0=steps0)
     brute = _nann.brute_force([history], k, users=user)
-    genre_text = [split.catalogue.genre_label(i, ", ") for i in range(split.n_items)]
+    genre_text = split.catalogue.genre_labels(", ")
     fig = search_animation(_xy, result.traces[0], split.catalogue.titles, genre_text, split.test.truths[row],
                            split.n_items, language, brute=brute.items[0] if compare else None)
     return result, brute, fig
@@ -59,7 +59,7 @@ with guard():
         xy = projection(dataset(), variant, nann, created)
     result, brute, fig = search_view(dataset(), variant, created, row, k, ef0, steps0, compare, lang(), nann, xy)
     trace = result.traces[0]
-    genre_text = [cat.genre_label(i, ", ") for i in range(split.n_items)]
+    genre_text = cat.genre_labels(", ")
     st.plotly_chart(fig, width="stretch", key="nann_anim")
     returned, best = result.items[0], brute.items[0]
     overlap = len(set(returned[returned >= 0].tolist()) & set(best[best >= 0].tolist()))

@@ -62,6 +62,14 @@ class Catalogue:
     def genre_label(self, item: int, sep: str = " | ") -> str:
         return sep.join(self.genre_names[g] for g in np.flatnonzero(self.genres[item]))
 
+    def genre_labels(self, sep: str = " | ") -> list[str]:
+        """Every item's :meth:`genre_label`, made once per separator: pages label every item of a 10k catalogue
+        (a selectbox's options, a map's hover) on each run.  Shared: do not change the list."""
+        made = self.__dict__.setdefault("_genre_labels", {})
+        if sep not in made:
+            made[sep] = [self.genre_label(i, sep) for i in range(len(self))]
+        return made[sep]
+
     def main_genre(self) -> np.ndarray:
         """Index of each item's first listed genre (for colouring and ordering)."""
         return self.genres.argmax(axis=1)

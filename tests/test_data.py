@@ -104,3 +104,12 @@ def test_empty_after_filtering_is_a_clear_error(synthetic):
                        None, ["x"])
     with pytest.raises(DataError, match="No user of tiny has 10 ratings"):
         prepare(raw)
+
+
+def test_genre_labels_are_each_items_label_made_once(synthetic):
+    cat = synthetic.catalogue
+    labels = cat.genre_labels(", ")
+    assert labels == [cat.genre_label(i, ", ") for i in range(len(cat))]
+    assert cat.genre_labels(", ") is labels  # made once, then shared
+    other = cat.genre_labels(" | ")  # one list per separator
+    assert other == [cat.genre_label(i, " | ") for i in range(len(cat))] and other is not labels
