@@ -47,7 +47,14 @@ from students import BrowserStudent, ProtocolStudent, follow_path, wait_idle  # 
 P95_TARGET_S, RSS_TARGET_MB = 2.0, 1536
 
 
-def _result(number: int, path: list[dict], me) -> dict:
+async def _walk(number: int, path: list[dict], me, close) -> dict:
+    """``me`` follows ``path``; any failure is recorded, ``close()`` always runs; the session's record."""
+    try:
+        await follow_path(me, path)
+    except Exception as exc:  # noqa: BLE001
+        me.failed.append(f"{type(exc).__name__}: {exc}")
+    finally:
+        await close()
     return {"session": number, "path": [p["slug"] for p in path], "steps": me.steps, "errors": me.errors,
             "failed_steps": me.failed}
 
@@ -60,25 +67,13 @@ async def browser_student(browser, number: int, base: str, path: list[dict], arg
     page.set_default_timeout(300_000)
     me = BrowserStudent(number, page, base, args.think, random.Random(args.seed * 1000 + number), args.skip_shots,
                         args.query)
-    try:
-        await follow_path(me, path)
-    except Exception as exc:  # noqa: BLE001
-        me.failed.append(f"{type(exc).__name__}: {exc}")
-    finally:
-        await context.close()
-    return _result(number, path, me)
+    return await _walk(number, path, me, context.close)
 
 
 async def protocol_student(number: int, base: str, path: list[dict], args, assets: list[str]) -> dict:
     await asyncio.sleep(args.stagger * number)
     me = ProtocolStudent(number, base, args.think, random.Random(args.seed * 1000 + number), assets, args.query)
-    try:
-        await follow_path(me, path)
-    except Exception as exc:  # noqa: BLE001
-        me.failed.append(f"{type(exc).__name__}: {exc}")
-    finally:
-        await me.close()
-    return _result(number, path, me)
+    return await _walk(number, path, me, me.close)
 
 
 async def teacher(browser, base: str, pages: list[dict], query: str) -> None:
