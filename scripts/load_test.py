@@ -100,9 +100,9 @@ async def protocol_classroom(base: str, pages: list[dict], args) -> tuple[list[d
     assets = static_assets(base)
     if args.warmup:  # the teacher opens every page once (not counted)
         teacher = Session(base)
-        await teacher.open(ProtocolStudent._path(pages[0]), query=args.query)
+        await teacher.open(ProtocolStudent.page_path(pages[0]), query=args.query)
         for p in pages[1:]:
-            await teacher.go_to(ProtocolStudent._path(p))
+            await teacher.go_to(ProtocolStudent.page_path(p))
         await teacher.close()
     class_start = time.time()
     results = await asyncio.gather(*[protocol_student(i, base, path, args, assets)

@@ -205,14 +205,16 @@ class ProtocolStudent:
         self.steps.append({"step": name, "page": where, "t": time.time(), "skipped": "control not found"})
 
     @staticmethod
-    def _path(page: dict) -> str:
+    def page_path(page: dict) -> str:
+        """The URL path of a page as Streamlit names it ("" for the home page)."""
         return "" if page["default"] else page["slug"]
 
     async def open(self, page: dict) -> None:
-        await self.step("open", page["slug"], lambda: self.session.open(self._path(page), self.assets, self.query))
+        await self.step("open", page["slug"],
+                        lambda: self.session.open(self.page_path(page), self.assets, self.query))
 
     async def navigate(self, page: dict) -> None:
-        await self.step("navigate", page["slug"], lambda: self.session.go_to(self._path(page)))
+        await self.step("navigate", page["slug"], lambda: self.session.go_to(self.page_path(page)))
 
     async def pick_user(self, where: str) -> None:
         boxes = self.session.find("selectbox", PICK_USER)

@@ -74,7 +74,10 @@ def budget_section(name: str, curve: list[dict] | None, knob: str, ceiling: floa
         return
     st.subheader(t("budget_header"))
     st.caption(t("budget_on_validation"))
-    st.plotly_chart(_budget_figure(name, curve, knob, ceiling, lang()), width="stretch", key=key)
+    language = lang()
+    figure = cached_figure(("budget", name, curve, knob, ceiling, language),
+                           lambda: budget_curve_figure({name: curve}, {name: knob}, {name: ceiling}, language))
+    st.plotly_chart(figure, width="stretch", key=key)
 
 
 def cached_figure(key: tuple, build):
@@ -88,11 +91,6 @@ def cached_figure(key: tuple, build):
 def _cached_figure(key: tuple, _build):
     return _build()
 
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _budget_figure(name: str, curve: list[dict], knob: str, ceiling: float, language: str):
-    """The same validation curve on every visit: built once per model, knob and language."""
-    return budget_curve_figure({name: curve}, {name: knob}, {name: ceiling}, language)
 
 
 def html_download(fig, file_stem: str, key: str) -> None:
